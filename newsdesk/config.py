@@ -1,0 +1,271 @@
+"""newsdesk.toml -> a frozen Config. Unknown keys, wrong types and bad values are errors.
+
+Every key, its type and its default is declared once, as a dataclass field; the README's config
+section and the sample newsdesk.toml document the same keys (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from newsdesk.errors import ConfigError
+from newsdesk.models import Subscriber
+
+DEFAULT_CONFIG_NAME = "newsdesk.toml"
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    seeds: str = "seeds"
+    feeds: str = "feeds"
+    outbox: str = "outbox"
+    templates: str = "templates"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "newsdesk.db"
+    url_env: str = "NEWSDESK_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_file_bytes: int = 5_000_000
+    languages: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt")
+    default_language: str = "en"
+
+
+@dataclass(frozen=True)
+class FeedsConfig:
+    base_url: str = "http://localhost:8080/"
+    title: str = "newsdesk"
+    description: str = "News by region and topic"
+    item_limit: int = 50
+    min_country_articles: int = 2
+
+
+@dataclass(frozen=True)
+class TaggingConfig:
+    min_city_population: int = 50_000
+    cache_dir: str = ""
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    sender: str = "newsdesk <digest@localhost>"
+    max_articles: int = 40
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = "NEWSDESK_SMTP_PASSWORD"
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    ingest_every_minutes: float = 30.0
+    digest_time: str = "07:00"
+    digest_days: str = "mon-sun"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path  # the folder the config file lives in; relative paths start here
+    source_name: str  # how errors name the config file
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    tagging: TaggingConfig = field(default_factory=TaggingConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    smtp: SmtpConfig | None = None
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    subscribers: tuple[Subscriber, ...] = ()
+
+    def path(self, relative: str) -> Path:
+        """A config path made absolute against the config file's folder."""
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.path(self.paths.seeds)
+
+    @property
+    def feeds_dir(self) -> Path:
+        return self.path(self.paths.feeds)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.path(self.paths.outbox)
+
+    @property
+    def cache_dir(self) -> Path | None:
+        return self.path(self.tagging.cache_dir) if self.tagging.cache_dir else None
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.path(self.paths.templates)
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL: the environment variable named by [store] url_env, else SQLite."""
+        from_env = os.environ.get(self.store.url_env, "").strip() if self.store.url_env else ""
+        return from_env or f"sqlite:///{self.path(self.store.path)}"
+
+
+_SECTIONS: dict[str, type] = {
+    "paths": PathsConfig,
+    "store": StoreConfig,
+    "ingest": IngestConfig,
+    "feeds": FeedsConfig,
+    "tagging": TaggingConfig,
+    "digest": DigestConfig,
+    "smtp": SmtpConfig,
+    "schedule": ScheduleConfig,
+}
+
+T = TypeVar("T")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a newsdesk.toml; raise ConfigError naming the file and key."""
+    name = path.name
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{name}: file not found at {path}; create it (see the sample newsdesk.toml) "
+            "or pass --config"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{name}: not UTF-8 text; save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
+    return parse_config(raw, root=path.resolve().parent, source_name=name)
+
+
+def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CONFIG_NAME) -> Config:
+    """Validate an already-parsed TOML document."""
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"subscribers"})
+    if unknown:
+        known = ", ".join(sorted([*_SECTIONS, "subscribers"]))
+        raise ConfigError(f"{source_name}: unknown section [{unknown[0]}]; known sections: {known}")
+    sections: dict[str, Any] = {}
+    for key, cls in _SECTIONS.items():
+        if key in raw:
+            table = raw[key]
+            if not isinstance(table, dict):
+                raise ConfigError(f"{source_name}: [{key}] must be a table")
+            sections[key] = _build(cls, table, f"{source_name}: [{key}]")
+    subscribers_raw = raw.get("subscribers", [])
+    if not isinstance(subscribers_raw, list):
+        raise ConfigError(f"{source_name}: subscribers must be an array of tables [[subscribers]]")
+    subscribers = tuple(
+        _build(Subscriber, entry, f"{source_name}: [[subscribers]] #{index}")
+        if isinstance(entry, dict)
+        else _fail(f"{source_name}: [[subscribers]] #{index} must be a table")
+        for index, entry in enumerate(subscribers_raw, start=1)
+    )
+    config = Config(root=root, source_name=source_name, subscribers=subscribers, **sections)
+    _check_values(config)
+    return config
+
+
+def _fail(message: str) -> Any:
+    raise ConfigError(message)
+
+
+def _build(cls: type[T], table: dict[str, Any], where: str) -> T:
+    """Construct a section dataclass from a TOML table, checking keys and types."""
+    declared = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for key in table:
+        if key not in declared:
+            raise ConfigError(f"{where} unknown key {key!r}; known keys: {', '.join(declared)}")
+    values: dict[str, Any] = {}
+    for key, spec in declared.items():
+        if key not in table:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ConfigError(f"{where} {key}: required, add it")
+            continue
+        values[key] = _coerce(table[key], hints[key], f"{where} {key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    if hint in expected and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where} must be {expected[hint]}, got {value!r}")
+    return value
+
+
+def _check_values(config: Config) -> None:
+    """Checks that go beyond types: ranges, enumerations, time zones."""
+    where = config.source_name
+    if config.ingest.max_file_bytes <= 0:
+        raise ConfigError(f"{where}: [ingest] max_file_bytes must be positive")
+    if config.feeds.item_limit <= 0:
+        raise ConfigError(f"{where}: [feeds] item_limit must be positive")
+    if not config.feeds.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: [feeds] base_url must be an absolute http(s) URL")
+    if config.schedule.ingest_every_minutes <= 0:
+        raise ConfigError(f"{where}: [schedule] ingest_every_minutes must be positive")
+    if not _TIME_RE.match(config.schedule.digest_time):
+        raise ConfigError(
+            f"{where}: [schedule] digest_time must be HH:MM, got {config.schedule.digest_time!r}"
+        )
+    _check_days(config.schedule.digest_days, f"{where}: [schedule] digest_days")
+    _check_timezone(config.schedule.timezone, f"{where}: [schedule] timezone")
+    if config.smtp is not None:
+        if not config.smtp.host:
+            raise ConfigError(f"{where}: [smtp] host: required when [smtp] is present")
+        if config.smtp.security not in ("starttls", "ssl", "none"):
+            raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
+    for index, sub in enumerate(config.subscribers, start=1):
+        label = f"{where}: [[subscribers]] #{index}"
+        if sub.frequency not in ("daily", "weekly"):
+            raise ConfigError(f"{label} frequency must be daily or weekly, got {sub.frequency!r}")
+        _check_timezone(sub.timezone, f"{label} timezone")
+
+
+def _check_days(spec: str, where: str) -> None:
+    for part in spec.lower().split(","):
+        for day in part.strip().split("-"):
+            if day not in _DAYS:
+                raise ConfigError(f"{where} must name days like mon-fri or sat,sun, got {spec!r}")
+
+
+def _check_timezone(name: str, where: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{where}: unknown time zone {name!r}; use an IANA name like Europe/Paris"
+        ) from None

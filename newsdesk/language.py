@@ -1,0 +1,27 @@
+"""Language identification restricted to the languages newsdesk is configured for."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import py3langid.langid as langid
+
+_lock = threading.Lock()  # the identifier swaps its model on set_languages: keep calls serial
+
+
+@lru_cache(maxsize=8)
+def _identifier(languages: tuple[str, ...]) -> langid.LanguageIdentifier:
+    identifier = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(languages))
+    return identifier
+
+
+def detect_language(text: str, languages: tuple[str, ...], default: str) -> str:
+    """The most likely of `languages` for `text`, or `default` when the text is too short."""
+    sample = text[:4000]
+    if sum(ch.isalpha() for ch in sample) < 20 or not languages:
+        return default
+    with _lock:
+        code, _probability = _identifier(tuple(sorted(languages))).classify(sample)
+    return str(code)

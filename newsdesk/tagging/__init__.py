@@ -1,0 +1,1 @@
+"""Region and topic tagging: gazetteer and lexicon automata, salience scoring, explanations."""
