@@ -8,6 +8,7 @@ government, agencies, aliases, places) and the UN M49 table that bounds the coun
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import logging
 import os
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 EXTRA_FILE = DATA_DIR / "gazetteer_extra.tsv"
 AMBIGUOUS_FILE = DATA_DIR / "ambiguous.tsv"
-FORMAT_VERSION = "1"  # bump when the cached object's shape changes
+FORMAT_VERSION = "2"  # bump when the cached object's shape changes
 LANGUAGES = ("en", "fr", "de", "es", "it", "pt")
 ALTERNATE_NAMES_MIN_POPULATION = 150_000
 
@@ -43,18 +44,27 @@ KIND_PRIORITY = {
     "state": 3,
     "metonym": 4,
     "agency": 5,
-    "city": 6,
-    "demonym": 7,
+    "demonym": 6,  # the project's curated forms beat GeoNames' alternate names ("Thai", "Brits")
+    "city": 7,
 }
+ANY_LANGUAGE = "*"
 
 
 @dataclass(frozen=True, slots=True)
 class PlaceName:
-    """One way of naming a country: the country, what kind of name, the name as written."""
+    """One way of naming a country: the country, what kind of name, the name as written, and
+    the languages whose text may use it ("*": any), so German "Island" never reads as Iceland
+    in English."""
 
     country: str
     kind: str
     name: str
+    languages: frozenset[str] = frozenset({ANY_LANGUAGE})
+
+    def allowed_in(self, language: str) -> bool:
+        return ANY_LANGUAGE in self.languages or language in self.languages or (
+            language not in LANGUAGES
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,9 @@ def _country_names(known: set[str]) -> list[PlaceName]:
     for language in LANGUAGES:
         for code, name in Locale(language).territories.items():
             if code in known:
-                names.extend(PlaceName(code, "country", v) for v in _cldr_variants(name))
+                names.extend(
+                    PlaceName(code, "country", v, frozenset({language})) for v in _cldr_variants(name)
+                )
     return names
 
 
@@ -135,7 +147,10 @@ def _extra_names(known: set[str]) -> list[PlaceName]:
     names: list[PlaceName] = []
     for row in _read_tsv(EXTRA_FILE):
         if row["country"] in known and row["name"].strip():
-            names.append(PlaceName(row["country"], row["kind"], row["name"].strip()))
+            language = row.get("lang", ANY_LANGUAGE).strip() or ANY_LANGUAGE
+            names.append(
+                PlaceName(row["country"], row["kind"], row["name"].strip(), frozenset({language}))
+            )
     return names
 
 
@@ -159,7 +174,10 @@ def _policies() -> dict[str, dict[str, frozenset[str]]]:
 
 
 def _resolve(names: list[PlaceName]) -> list[PlaceName]:
-    """Per folded name, keep the strongest kind; drop names that still point at two countries."""
+    """Per folded name, keep the strongest kind; drop names that still point at two countries.
+
+    The same name in several languages for one country becomes one entry with all of them.
+    """
     best: dict[str, list[PlaceName]] = {}
     for place in names:
         key = fold(place.name)
@@ -170,10 +188,13 @@ def _resolve(names: list[PlaceName]) -> list[PlaceName]:
             current.append(place)
     resolved: list[PlaceName] = []
     for candidates in best.values():
-        codes = {c.country for c in candidates}
-        if len(codes) == 1 or candidates[0].kind == "city":
-            # Cities came biggest first, so the first one is the likelier referent.
-            resolved.append(candidates[0])
+        first = candidates[0]
+        same_country = [c for c in candidates if c.country == first.country]
+        if len(same_country) < len(candidates) and first.kind != "city":
+            continue  # two countries, one name, same strength: no way to tell them apart
+        # Cities came biggest first, so the first one is the likelier referent.
+        languages = frozenset().union(*(c.languages for c in same_country))
+        resolved.append(dataclasses.replace(first, languages=languages))
     return resolved
 
 

@@ -56,6 +56,8 @@ def analyze(zones: Zones, language: str, gazetteer: Gazetteer) -> RegionAnalysis
     candidates: list[tuple[Mention, frozenset[str]]] = []
     for match in gazetteer.matcher.find(folded):
         place: PlaceName = match.payloads[0]
+        if not place.allowed_in(language):
+            continue
         surface = text[match.start : match.end]
         policy = gazetteer.policy(folded[match.start : match.end], language)
         zone = zones.zone(match.start)
