@@ -188,7 +188,7 @@ def daemon(obj: Context) -> None:
     from newsdesk import daemon as daemon_module
 
     try:
-        sys.exit(daemon_module.run(obj.config))
+        sys.exit(daemon_module.run(obj.config, obj.config_path))
     except NewsdeskError as error:
         raise _fail(error) from None
 
