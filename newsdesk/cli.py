@@ -285,6 +285,34 @@ def explain(obj: Context, target: str) -> None:
         raise _fail(error) from None
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Show the daemon, each job's next and last run, and counts; read-only, safe while it runs."""
+    from newsdesk import status as status_module
+
+    try:
+        config = obj.config
+        url = config.database_url()
+        database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if database is not None and not database.exists():
+            raise NewsdeskError(
+                f"no database at {database}; start the daemon or run `newsdesk ingest` first"
+            )
+        store = obj.store()
+        try:
+            report = status_module.collect(config, store, obj.now())
+        finally:
+            store.close()
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    if as_json:
+        click.echo(json.dumps(status_module.to_json(report), ensure_ascii=False, indent=2))
+    else:
+        click.echo(status_module.render_text(report))
+
+
 def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
     """Console entry point."""
     cli.main(args=args, prog_name=prog_name or "newsdesk")

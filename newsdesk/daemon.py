@@ -318,6 +318,8 @@ class Daemon:
                 | EVENT_JOB_MODIFIED
             ):
                 self._dirty = True
+            if code in (EVENT_JOB_EXECUTED, EVENT_JOB_ERROR, EVENT_JOB_MISSED):
+                self._wake()  # publish the job's new next run now, not at the next tick
 
     def _record_failure(self, event: Any) -> None:
         failure = event.exception
