@@ -29,6 +29,7 @@ import feedparser
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import REPO
+from test_store import _postgres_url
 
 from newsdesk.store import Store
 
@@ -503,6 +504,27 @@ def test_a_second_daemon_is_refused_and_a_stale_lock_is_taken_over(
     third.wait_for("daemon_started")
     assert f"lock_taken_over previous_pid={first.process.pid}" in third.log
     assert third.stop() == 0, third.log
+
+
+def test_the_daemon_runs_and_locks_on_postgresql(
+    workspace: Path, gazetteer_cache: Path, daemons: list[DaemonProcess]
+) -> None:
+    for url in _postgres_url():  # skips when no PostgreSQL answers
+        write_daemon_config(workspace, gazetteer_cache)
+        first = start(daemons, workspace, NEWSDESK_DATABASE_URL=url)
+        first.wait_for("job_done job=ingest:seeds")
+        second = start(daemons, workspace, NEWSDESK_DATABASE_URL=url)
+        assert second.process.wait(timeout=60) == 1
+        second._reader.join(timeout=5)
+        assert f"running on this database: pid {first.process.pid}" in second.log
+        assert first.stop() == 0, first.log
+        assert not (workspace / "newsdesk.db").exists()
+        store = Store.open(url)
+        try:
+            assert store.lock_holder() is None  # released on the way out
+            assert [run.result for run in store.job_runs("ingest:seeds")][:1] == ["ok"]
+        finally:
+            store.close()
 
 
 def test_sighup_picks_up_a_changed_interval(
