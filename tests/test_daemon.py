@@ -321,7 +321,9 @@ def test_digest_arrives_at_its_time_and_exactly_once_across_a_kill(
 ) -> None:
     server, port = inbox
     slot = next_slot()
-    write_daemon_config(workspace, gazetteer_cache, smtp_port=port, slot=f"{slot:%H:%M}")
+    write_daemon_config(
+        workspace, gazetteer_cache, smtp_port=port, slot=f"{slot:%H:%M}", ingest_every=3600
+    )
     server.hold_after = 1  # the second message is held in flight ...
     first = start(daemons, workspace)
     first.wait_for("job_done job=ingest:seeds")
