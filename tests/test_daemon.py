@@ -190,12 +190,12 @@ class DaemonProcess:
             time.sleep(0.05)
         raise AssertionError(f"no log line with {text!r} after {timeout}s:\n{self.log}")
 
-    def signal(self, signum: int) -> None:
+    def send_signal(self, signum: int) -> None:
         self.process.send_signal(signum)
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then the exit status (which must come within `timeout` seconds)."""
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, timeout: float = 10.0, signum: int = signal.SIGTERM) -> int:
+        """SIGTERM (or `signum`), then the exit status, which must come within `timeout` s."""
+        self.process.send_signal(signum)
         code = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
         return code
@@ -376,7 +376,8 @@ def test_a_digest_missed_while_down_is_sent_once_at_start(
     again = start(daemons, workspace)
     again.wait_for("job_done job=ingest:seeds")
     time.sleep(1.5)
-    assert again.stop() == 0, again.log
+    assert again.stop(signum=signal.SIGINT) == 0, again.log  # Ctrl-C stops it the same way
+    assert "daemon_stopping signal=SIGINT" in again.log
     assert "digest_catch_up" not in again.log
     assert [server.count(email) for email in SUBSCRIBERS] == [1, 1, 1]
 
@@ -432,7 +433,7 @@ def test_sigterm_lets_the_running_send_finish(
     server.hold_after, server.hold_reply = 0, "250 OK"
     daemon = start(daemons, workspace)
     assert server.holding.wait(timeout=90)
-    daemon.signal(signal.SIGTERM)
+    daemon.send_signal(signal.SIGTERM)
     daemon.wait_for("daemon_stopping signal=SIGTERM")
     threading.Timer(1.0, server.release.set).start()
     assert daemon.process.wait(timeout=10) == 0, daemon.log
@@ -539,7 +540,7 @@ def test_sighup_picks_up_a_changed_interval(
     time.sleep(3)
     assert "Lisbon reopens its northern quay" not in feed_titles(workspace)  # next run in 1 h
     write_daemon_config(workspace, gazetteer_cache, ingest_every=1)
-    daemon.signal(signal.SIGHUP)
+    daemon.send_signal(signal.SIGHUP)
     daemon.wait_for("job_rescheduled job=ingest:seeds")
     daemon.wait_for("daemon_reloaded")
     wait_until(
@@ -571,7 +572,7 @@ def test_systemd_notify_socket_gets_ready_watchdog_and_stopping(
 
             receive_until("READY=1")
             receive_until("WATCHDOG=1")
-            daemon.signal(signal.SIGHUP)
+            daemon.send_signal(signal.SIGHUP)
             receive_until("RELOADING=1")
             assert daemon.stop() == 0, daemon.log
             receive_until("STOPPING=1")
