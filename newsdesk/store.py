@@ -223,37 +223,39 @@ class Store:
 
     def save_articles(self, articles: Sequence[Article], now: datetime) -> SaveResult:
         """Insert new articles, update changed ones (same id), leave identical ones alone."""
-        added = updated = unchanged = 0
+        new_rows: list[dict[str, Any]] = []
+        new_tags: list[dict[str, Any]] = []
+        updated = unchanged = 0
         with self.engine.begin() as connection:
             existing = self._existing_signatures(connection, [a.id for a in articles])
             for article in articles:
                 signature = tag_signature(article.tags)
                 row = _article_row(article, signature)
                 previous = existing.get(article.id)
-                if previous is None:
-                    connection.execute(
-                        insert(articles_table).values(**row, ingested_at=now, updated_at=now)
-                    )
-                    added += 1
-                elif previous != (article.fingerprint, signature):
-                    connection.execute(
-                        update(articles_table)
-                        .where(articles_table.c.id == article.id)
-                        .values(**row, updated_at=now)
-                    )
-                    connection.execute(
-                        delete(tags_table).where(tags_table.c.article_id == article.id)
-                    )
-                    updated += 1
-                else:
+                if previous == (article.fingerprint, signature):
                     unchanged += 1
                     continue
                 existing[article.id] = (article.fingerprint, signature)
-                if article.tags:
-                    connection.execute(
-                        insert(tags_table), [_tag_row(article.id, t) for t in article.tags]
-                    )
-        return SaveResult(added=added, updated=updated, unchanged=unchanged)
+                tag_rows = [_tag_row(article.id, t) for t in article.tags]
+                if previous is None:
+                    new_rows.append({**row, "ingested_at": now, "updated_at": now})
+                    new_tags.extend(tag_rows)
+                    continue
+                connection.execute(
+                    update(articles_table)
+                    .where(articles_table.c.id == article.id)
+                    .values(**row, updated_at=now)
+                )
+                connection.execute(delete(tags_table).where(tags_table.c.article_id == article.id))
+                if tag_rows:
+                    connection.execute(insert(tags_table), tag_rows)
+                updated += 1
+            # New articles go in as two batched statements rather than two per article.
+            if new_rows:
+                connection.execute(insert(articles_table), new_rows)
+            if new_tags:
+                connection.execute(insert(tags_table), new_tags)
+        return SaveResult(added=len(new_rows), updated=updated, unchanged=unchanged)
 
     def _existing_signatures(
         self, connection: Connection, ids: list[str]
