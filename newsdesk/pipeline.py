@@ -29,7 +29,8 @@ from newsdesk.normalize import normalize
 from newsdesk.publish import write_if_changed
 from newsdesk.sources.feeds import source_name_for
 from newsdesk.sources.files import discover, read_file
-from newsdesk.store import Store
+from newsdesk.sources.opml import read_opml
+from newsdesk.store import SourceState, Store
 from newsdesk.tagging.hints import apply_hints
 from newsdesk.tagging.tagger import Tagger
 
@@ -195,21 +196,22 @@ def ingest_sources(
     due = [s for s in sources if not due_only or is_due(states.get(s.name), now)]
     if not due:
         return report
-    harvests: list[tuple[Harvest, int]] = []
-    stories: list[tuple[Article, str]] = []
+    harvests: list[tuple[Harvest, list[Article]]] = []
     for harvest in collect(due, states, fetch_limits(config)):
-        articles = _harvest_articles(config, tagger, harvest, now, report)
-        stories.extend((article, harvest.source.name) for article in articles)
-        harvests.append((harvest, len(articles)))
+        harvests.append((harvest, _harvest_articles(config, tagger, harvest, now, report)))
+    # Fetches finish in any order; save in config order so the same source always wins a merge.
+    order = {source.name: index for index, source in enumerate(due)}
+    harvests.sort(key=lambda pair: order[pair[0].source.name])
+    stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
     saved = store.save_stories(stories, now)
     report.added += saved.added
     report.updated += saved.updated
     report.unchanged += saved.unchanged
     report.merged += saved.merged
     max_backoff = timedelta(hours=config.fetch.max_backoff_hours)
-    for harvest, items in harvests:
+    for harvest, articles in harvests:
         name = harvest.source.name
-        changes = next_state(harvest, states.get(name), items, now, max_backoff)
+        changes = next_state(harvest, states.get(name), len(articles), now, max_backoff)
         store.update_source(name, changes, now)
     log.info(
         "sources_done fetched=%d not_modified=%d added=%d merged=%d failed=%d",
@@ -233,10 +235,13 @@ def ingest_urls(
         name = source_name_for(url, names)
         names.append(name)
         sources.append(WebSource(name=name, url=url))
-    stories: list[tuple[Article, str]] = []
-    for harvest in collect(sources, {}, fetch_limits(config)):
-        articles = _harvest_articles(config, tagger, harvest, now, report)
-        stories.extend((article, harvest.source.name) for article in articles)
+    harvests = [
+        (harvest, _harvest_articles(config, tagger, harvest, now, report))
+        for harvest in collect(sources, {}, fetch_limits(config))
+    ]
+    order = {source.name: index for index, source in enumerate(sources)}
+    harvests.sort(key=lambda pair: order[pair[0].source.name])
+    stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
     saved = store.save_stories(stories, now)
     report.added += saved.added
     report.updated += saved.updated
@@ -444,3 +449,78 @@ def digest(
 
 def templates_for(config: Config) -> Environment:
     return template_environment(config.templates_dir)
+
+
+@dataclass
+class OpmlReport:
+    added: list[str] = field(default_factory=list)
+    already_known: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def import_opml(config: Config, store: Store, path: Path, now: datetime) -> OpmlReport:
+    """Add the feeds of an OPML subscription list as sources (kept in the database)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(str(path), f"cannot read file: {error.strerror}") from None
+    subscriptions, problems = read_opml(data, str(path))
+    report = OpmlReport(problems=problems)
+    states = store.source_states()
+    names = {*states, *(entry.name for entry in config.sources)}
+    urls = {s.configured_url for s in states.values()} | {s.url for s in states.values()}
+    urls |= {entry.url for entry in config.sources if entry.url}
+    for subscription in subscriptions:
+        if subscription.url in urls:
+            report.already_known.append(subscription.url)
+            continue
+        name = source_name_for(subscription.url, names) if subscription.name in names else None
+        name = name or subscription.name
+        store.register_source(name, "opml", subscription.url, "feed", subscription.title, now)
+        names.add(name)
+        urls.add(subscription.url)
+        report.added.append(name)
+    log.info(
+        "opml_imported file=%s added=%d known=%d problems=%d",
+        path.name,
+        len(report.added),
+        len(report.already_known),
+        len(report.problems),
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One line of `newsdesk sources`: what the source is, and its state if it has one."""
+
+    name: str
+    origin: str
+    kind: str
+    url: str
+    enabled: bool
+    state: SourceState | None
+
+
+def source_rows(config: Config, store: Store) -> list[SourceRow]:
+    """Configured sources in config order, then imported ones by name."""
+    states = store.source_states()
+    rows: list[SourceRow] = []
+    for entry in config.sources:
+        state = states.get(entry.name)
+        rows.append(
+            SourceRow(
+                name=entry.name,
+                origin="config",
+                kind=(state.kind if state and state.kind else entry.kind)
+                or ("folder" if entry.path else ""),
+                url=(state.url if state and entry.url else "") or entry.url or entry.path,
+                enabled=entry.enabled and (state is None or state.enabled),
+                state=state,
+            )
+        )
+    configured = {entry.name for entry in config.sources}
+    for state in states.values():
+        if state.origin == "opml" and state.name not in configured:
+            rows.append(SourceRow(state.name, "opml", state.kind, state.url, state.enabled, state))
+    return rows
