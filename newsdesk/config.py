@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
 from newsdesk.models import Subscriber
+from newsdesk.tagging.geography import countries
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -338,7 +339,7 @@ def _check_sources(sources: tuple[SourceConfig, ...], where: str) -> None:
         if source.fetch_every_minutes < 0:
             raise ConfigError(f"{label} fetch_every_minutes must not be negative")
         for code in source.countries:
-            if not _COUNTRY_CODE.match(code):
+            if not _COUNTRY_CODE.match(code) or code not in countries():
                 raise ConfigError(f"{label} countries: {code!r} is not an ISO alpha-2 code like FR")
         for code in source.topics:
             if not _TOPIC_CODE.match(code):

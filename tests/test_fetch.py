@@ -9,7 +9,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 
 from conftest import NOW
-from webserver import FIXTURES, WebServer, send, web  # noqa: F401  (web is a fixture)
+from webserver import FIXTURES, WebServer, send
 
 from newsdesk.fetch import Limits, Request, fetch_all, fetch_one, retry_time
 from newsdesk.fetch import client as http_client

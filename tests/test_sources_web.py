@@ -21,7 +21,7 @@ import feedparser
 import pytest
 from conftest import NOW, REPO, RunCli, write_config
 from test_store import store  # noqa: F401  (fixture: SQLite, and PostgreSQL when reachable)
-from webserver import FIXTURES, WebServer, web  # noqa: F401  (web is a fixture)
+from webserver import FIXTURES, WebServer
 
 from newsdesk.config import SourceConfig
 from newsdesk.errors import InputError
