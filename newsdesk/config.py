@@ -17,7 +17,7 @@ from typing import Any, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
-from newsdesk.models import Subscriber
+from newsdesk.models import CustomRegion, CustomTopic, Subscriber
 from newsdesk.tagging.geography import countries
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
@@ -126,6 +126,8 @@ class Config:
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     subscribers: tuple[Subscriber, ...] = ()
+    regions: tuple[CustomRegion, ...] = ()
+    topics: tuple[CustomTopic, ...] = ()
     fetch: FetchConfig = field(default_factory=FetchConfig)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -171,7 +173,14 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
     "fetch": FetchConfig,
 }
-_ARRAYS = ("subscribers", "sources")
+
+# Sections that are arrays of tables ([[name]]), each entry one record.
+_ARRAYS: dict[str, type] = {
+    "subscribers": Subscriber,
+    "sources": SourceConfig,
+    "regions": CustomRegion,
+    "topics": CustomTopic,
+}
 
 T = TypeVar("T")
 
@@ -206,31 +215,17 @@ def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CON
             if not isinstance(table, dict):
                 raise ConfigError(f"{source_name}: [{key}] must be a table")
             sections[key] = _build(cls, table, f"{source_name}: [{key}]")
-    subscribers_raw = raw.get("subscribers", [])
-    if not isinstance(subscribers_raw, list):
-        raise ConfigError(f"{source_name}: subscribers must be an array of tables [[subscribers]]")
-    subscribers = tuple(
-        _build(Subscriber, entry, f"{source_name}: [[subscribers]] #{index}")
-        if isinstance(entry, dict)
-        else _fail(f"{source_name}: [[subscribers]] #{index} must be a table")
-        for index, entry in enumerate(subscribers_raw, start=1)
-    )
-    sources_raw = raw.get("sources", [])
-    if not isinstance(sources_raw, list):
-        raise ConfigError(f"{source_name}: sources must be an array of tables [[sources]]")
-    sources = tuple(
-        _build(SourceConfig, entry, f"{source_name}: [[sources]] #{index}")
-        if isinstance(entry, dict)
-        else _fail(f"{source_name}: [[sources]] #{index} must be a table")
-        for index, entry in enumerate(sources_raw, start=1)
-    )
-    config = Config(
-        root=root,
-        source_name=source_name,
-        subscribers=subscribers,
-        sources=sources,
-        **sections,
-    )
+    for key, cls in _ARRAYS.items():
+        entries = raw.get(key, [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{source_name}: {key} must be an array of tables [[{key}]]")
+        sections[key] = tuple(
+            _build(cls, entry, f"{source_name}: [[{key}]] #{index}")
+            if isinstance(entry, dict)
+            else _fail(f"{source_name}: [[{key}]] #{index} must be a table")
+            for index, entry in enumerate(entries, start=1)
+        )
+    config = Config(root=root, source_name=source_name, **sections)
     _check_values(config)
     return config
 
@@ -258,6 +253,13 @@ def _build(cls: type[T], table: dict[str, Any], where: str) -> T:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = get_origin(hint)
+    if origin is dict:
+        valid = isinstance(value, dict) and all(
+            isinstance(v, list) and all(isinstance(item, str) for item in v) for v in value.values()
+        )
+        if not valid:
+            raise ConfigError(f'{where} must be a table of string lists, like {{ en = ["a"] }}')
+        return {str(k): tuple(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}")
@@ -296,6 +298,7 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"{where}: [smtp] host: required when [smtp] is present")
         if config.smtp.security not in ("starttls", "ssl", "none"):
             raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
+    _check_custom(config)
     _check_fetch(config.fetch, f"{where}: [fetch]")
     _check_sources(config.sources, where)
     for index, sub in enumerate(config.subscribers, start=1):
@@ -346,6 +349,28 @@ def _check_sources(sources: tuple[SourceConfig, ...], where: str) -> None:
                 raise ConfigError(
                     f"{label} topics: {code!r} is not an IPTC code like medtop:04000000"
                 )
+
+
+def _check_custom(config: Config) -> None:
+    where = config.source_name
+    for index, region in enumerate(config.regions, start=1):
+        bad = [c for c in region.countries if not re.fullmatch(r"[A-Z]{2}", c)]
+        if bad or not region.countries:
+            raise ConfigError(
+                f"{where}: [[regions]] #{index} countries must be ISO 3166 alpha-2 codes like "
+                f'"KP", got {list(region.countries)!r}'
+            )
+    for index, topic in enumerate(config.topics, start=1):
+        if not topic.phrases and not topic.patterns:
+            raise ConfigError(f"{where}: [[topics]] #{index} needs phrases or patterns")
+        for pattern in topic.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    f"{where}: [[topics]] #{index} patterns: {pattern!r} is not a valid "
+                    f"regular expression ({error})"
+                ) from None
 
 
 def _check_days(spec: str, where: str) -> None:

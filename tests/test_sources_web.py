@@ -19,11 +19,10 @@ from typing import Any
 
 import feedparser
 import pytest
-from conftest import NOW, REPO, RunCli, write_config
+from conftest import NOW, RunCli, write_config
 from test_store import store  # noqa: F401  (fixture: SQLite, and PostgreSQL when reachable)
 from webserver import FIXTURES, WebServer
 
-from newsdesk.config import SourceConfig
 from newsdesk.errors import InputError
 from newsdesk.normalize import normalize
 from newsdesk.sources.feeds import parse_feed
@@ -424,15 +423,6 @@ def test_bad_source_entries_are_clear_errors(
     result = run_cli("sources")
     assert result.exit_code == 1
     assert "[[sources]] #1" in result.output and message in result.output
-
-
-def test_every_source_key_is_documented() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    sample = (REPO / "newsdesk.toml").read_text(encoding="utf-8")
-    table = readme[readme.index("`[[sources]]`") :]
-    for spec in dataclasses.fields(SourceConfig):
-        assert f"| `{spec.name}` |" in table, spec.name
-        assert f"{spec.name} =" in sample, spec.name
 
 
 def test_stories_and_source_state_on_every_backend(store: Store) -> None:  # noqa: F811
