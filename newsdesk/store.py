@@ -336,14 +336,15 @@ class Store:
     ) -> SaveResult:
         added = updated = unchanged = 0
         existing = self._existing_signatures(connection, [a.id for a in articles])
+        # New rows go in as one executemany each (articles, then tags): far fewer round trips.
+        new_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
         for article in articles:
             signature = tag_signature(article.tags)
             row = _article_row(article, signature)
             previous = existing.get(article.id)
             if previous is None:
-                connection.execute(
-                    insert(articles_table).values(**row, ingested_at=now, updated_at=now)
-                )
+                new_rows.append({**row, "ingested_at": now, "updated_at": now})
                 added += 1
             elif previous != (article.fingerprint, signature):
                 connection.execute(
@@ -357,10 +358,11 @@ class Store:
                 unchanged += 1
                 continue
             existing[article.id] = (article.fingerprint, signature)
-            if article.tags:
-                connection.execute(
-                    insert(tags_table), [_tag_row(article.id, t) for t in article.tags]
-                )
+            tag_rows.extend(_tag_row(article.id, t) for t in article.tags)
+        if new_rows:
+            connection.execute(insert(articles_table), new_rows)
+        if tag_rows:
+            connection.execute(insert(tags_table), tag_rows)
         return SaveResult(added=added, updated=updated, unchanged=unchanged)
 
     def _existing_signatures(

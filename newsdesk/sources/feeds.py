@@ -23,12 +23,14 @@ from typing import Any, Literal
 
 import feedparser
 from bs4 import BeautifulSoup
+from lxml import etree
+from lxml import html as lxml_html
 
 from newsdesk.dates import parse_datetime
 from newsdesk.errors import InputError
 from newsdesk.models import Block, RawEntry
 from newsdesk.sources.decoding import decode_text
-from newsdesk.sources.html import html_blocks, parse_page
+from newsdesk.sources.html import parse_page
 from newsdesk.sources.text import text_blocks
 from newsdesk.urls import canonical_url, host_of, resolve
 
@@ -43,6 +45,7 @@ _XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
 _FEED_ROOT = re.compile(r"<(rss|feed|rdf:RDF|RDF)[\s>]", re.IGNORECASE)
 _DROP = ("script", "style", "noscript", "iframe", "object", "embed", "template", "svg", "form")
+_BLOCKS = ("h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre")
 _TAG_LIKE = re.compile(r"<[a-zA-Z/!]")
 
 
@@ -203,8 +206,10 @@ def _xml_feed(text: str, url: str) -> tuple[str, list[_Item], str | None]:
             "content-type": "application/xml; charset=utf-8",
             "content-location": url,
         },
-        resolve_relative_uris=True,
-        sanitize_html=True,
+        # Content is reduced to text blocks and sanitized by nh3 later, and entry links are
+        # resolved here; feedparser's own (slow, sgmllib) passes would only repeat that work.
+        resolve_relative_uris=False,
+        sanitize_html=False,
     )
     if not parsed.entries and (parsed.bozo or not parsed.version):
         reason = parsed.get("bozo_exception") or "no feed elements found"
@@ -328,23 +333,33 @@ def _plain(markup: str | None) -> str | None:
 
 def fragment_blocks(markup: str) -> tuple[Block, ...]:
     """Headings and paragraphs of an HTML fragment (feed content), loose text included."""
+    markup = markup.replace("\x00", "")
     if not markup.strip():
         return ()
-    soup = BeautifulSoup(markup, "lxml")
-    for element in soup.find_all(_DROP):
-        element.decompose()
-    structured = html_blocks(soup)
-    all_text = " ".join(soup.get_text(" ").split())
-    covered = sum(len(b.text) for b in structured)
-    if structured and covered >= 0.8 * len(all_text):
-        return structured
+    try:
+        root = lxml_html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ()
+    for element in list(root.iter(*_DROP)):
+        element.drop_tree()
+    for br in root.iter("br"):
+        br.tail = "\n" + (br.tail or "")
+    structured: list[Block] = []
+    for element in root.iter(*_BLOCKS):
+        if any(isinstance(d.tag, str) and d.tag in _BLOCKS for d in element.iterdescendants()):
+            continue  # read through its inner blocks
+        text = " ".join(element.text_content().split())
+        if text:
+            heading = element.tag in ("h2", "h3", "h4", "h5", "h6")
+            structured.append(Block("heading" if heading else "paragraph", text))
+    all_text = " ".join(root.text_content().split())
+    if structured and sum(len(b.text) for b in structured) >= 0.8 * len(all_text):
+        return tuple(structured)
     # Loose text (no <p>, or text between blocks): read it the way plain text is read.
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(["p", "div", "li", "h2", "h3", "h4", "blockquote"]):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    title, blocks = text_blocks(soup.get_text())
+    for element in root.iter(*_BLOCKS, "div"):
+        element.text = "\n\n" + (element.text or "")
+        element.tail = "\n\n" + (element.tail or "")
+    title, blocks = text_blocks(root.text_content())
     return ((Block("heading", title),) if title else ()) + blocks
 
 
