@@ -262,7 +262,9 @@ class Daemon:
     def _first_runs(self, now: datetime) -> dict[str, datetime]:
         """What runs at once on start: every ingest (missed runs coalesce into this one), then
         digests a downtime made us miss, then a retention cleanup overdue by a day."""
-        first: dict[str, datetime] = {t.job_id: now for t in ingest_targets(self.config)}
+        first: dict[str, datetime] = {
+            t.job_id: now for t in ingest_targets(self.config, self.jobs.imported_sources())
+        }
         step = timedelta(milliseconds=1)  # ordering: one worker runs due jobs oldest first
         later = now + step
         subscribers = pipeline.load_subscribers(self.config, self.store)
@@ -356,7 +358,8 @@ class Daemon:
         if interrupted:
             log.warning("job_runs_interrupted count=%d", interrupted)
         subscribers = pipeline.load_subscribers(self.config, self.store)
-        self._apply(plan(self.config, subscribers, self.jobs), self._first_runs(now))
+        specs = plan(self.config, subscribers, self.jobs, self.jobs.imported_sources())
+        self._apply(specs, self._first_runs(now))
         self.scheduler.start()
         try:
             self._publish_schedule()
@@ -423,7 +426,7 @@ class Daemon:
         """Subscribers added or changed in the database may need a new send slot."""
         try:
             subscribers = pipeline.load_subscribers(self.config, self.store)
-            specs = plan(self.config, subscribers, self.jobs)
+            specs = plan(self.config, subscribers, self.jobs, self.jobs.imported_sources())
         except (SQLAlchemyError, NewsdeskError) as error:
             log.warning("slots_not_refreshed error=%s", quote(error))
             return
@@ -442,7 +445,7 @@ class Daemon:
             if config.database_url() != self.config.database_url():
                 log.warning("reload_kept_database reason=restart_the_daemon_to_change_databases")
             subscribers = pipeline.load_subscribers(config, self.store)
-            specs = plan(config, subscribers, self.jobs)
+            specs = plan(config, subscribers, self.jobs, self.jobs.imported_sources())
         except (NewsdeskError, SQLAlchemyError) as error:
             log.error("reload_failed error=%s action=kept_previous_config", quote(error))
             self.notifier.ready("running (reload failed)")

@@ -29,6 +29,7 @@ from newsdesk.tagging.tagger import Tagger
 log = logging.getLogger(__name__)
 
 RETENTION_JOB = "retention"
+SOURCES_TARGET = "sources"  # the ingest target for [[sources]] and OPML-imported sources
 JOB_HISTORY = timedelta(days=30)  # job_runs rows older than this are pruned by retention
 
 
@@ -56,14 +57,23 @@ class IngestTarget:
         return f"ingest:{self.name}"
 
 
-def ingest_targets(config: Config) -> list[IngestTarget]:
+def ingest_targets(config: Config, imported_sources: bool = False) -> list[IngestTarget]:
     """Everything the daemon ingests on an interval.
 
-    Today that is the seeds folder on `[schedule] ingest_every_seconds`. A source with an
-    interval of its own becomes one more target here (its own job, its own interval); the
-    ingest job looks its target up by name in the current config, so a reload takes effect.
+    The seeds folder, on `[schedule] ingest_every_seconds`. Then, when there are `[[sources]]`
+    (or sources imported from OPML), one `ingest:sources` job that ticks as often as the most
+    frequent source wants: each source's own interval and its back-off live in the sources
+    table (next fetch), so a tick fetches just the sources that are due, concurrently.
     """
-    return [IngestTarget("seeds", (config.seeds_dir,), config.schedule.ingest_every_seconds)]
+    default = config.schedule.ingest_every_seconds
+    targets = [IngestTarget("seeds", (config.seeds_dir,), default)]
+    enabled = [source for source in config.sources if source.enabled]
+    if enabled or imported_sources:
+        wanted = [s.fetch_every_minutes * 60 for s in enabled if s.fetch_every_minutes > 0]
+        if imported_sources or any(s.fetch_every_minutes <= 0 for s in enabled):
+            wanted.append(default)
+        targets.append(IngestTarget(SOURCES_TARGET, (), min(wanted)))
+    return targets
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -173,8 +183,13 @@ class JobSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def plan(config: Config, subscribers: Sequence[Subscriber], jobs: Jobs) -> list[JobSpec]:
-    """Every job the config and the subscribers call for."""
+def plan(
+    config: Config,
+    subscribers: Sequence[Subscriber],
+    jobs: Jobs,
+    imported_sources: bool = False,
+) -> list[JobSpec]:
+    """Every job the config, the subscribers and the imported sources call for."""
     zone = ZoneInfo(config.schedule.timezone)
     grace = config.schedule.misfire_grace_seconds
     specs = [
@@ -186,7 +201,7 @@ def plan(config: Config, subscribers: Sequence[Subscriber], jobs: Jobs) -> list[
             misfire_grace_seconds=grace,
             body=_bind_ingest(jobs, target.name),
         )
-        for target in ingest_targets(config)
+        for target in ingest_targets(config, imported_sources)
     ]
     for slot in slots_for(subscribers):
         specs.append(
@@ -254,19 +269,28 @@ class Jobs:
     def ingest(self, name: str, now: datetime) -> str:
         """Ingest one target; rebuild the feeds when that changed something."""
         config = self.config
-        target = next((t for t in ingest_targets(config) if t.name == name), None)
-        if target is None:
-            return "target no longer configured"
-        report = pipeline.ingest(config, self.store, self.tagger, target.paths, now)
-        changed = bool(report.added or report.updated)
+        if name == SOURCES_TARGET:
+            report = pipeline.ingest_sources(config, self.store, self.tagger, now)
+        else:
+            target = next((t for t in ingest_targets(config) if t.name == name), None)
+            if target is None:
+                return "target no longer configured"
+            report = pipeline.ingest(config, self.store, self.tagger, target.paths, now)
+        changed = bool(report.added or report.updated or report.merged)
         built = changed or not (config.feeds_dir / "index.html").exists()
         if built:
             pipeline.build(config, self.store, self.templates, now)
-        # Rejected inputs are the input's problem, recorded and counted, not the job's.
+        # Rejected inputs and failing sources are recorded on themselves (and counted here),
+        # not failures of the job.
         return (
             f"added={report.added} updated={report.updated} unchanged={report.unchanged} "
-            f"rejected={len(report.errors)} built={'yes' if built else 'no'}"
+            f"merged={report.merged} sources={report.sources} rejected={len(report.errors)} "
+            f"built={'yes' if built else 'no'}"
         )
+
+    def imported_sources(self) -> bool:
+        """Whether sources were imported from OPML (they live in the database only)."""
+        return any(state.origin == "opml" for state in self.store.source_states().values())
 
     def digest(self, slot: Slot, now: datetime, scheduled: datetime | None) -> str:
         """Deliver the digests of one send slot, once per subscriber and period (the ledger)."""

@@ -39,7 +39,7 @@ class Status:
     feeds: int
     subscribers: int
     pending_digests: int
-    sources_in_error: tuple[tuple[str, str], ...] | None  # None: there is no sources table
+    sources_in_error: tuple[tuple[str, str], ...]  # (source, last error)
 
 
 def collect(config: Config, store: Store, now: datetime) -> Status:
@@ -70,7 +70,6 @@ def collect(config: Config, store: Store, now: datetime) -> Status:
     feeds = feedlib.feed_definitions(
         store.tag_counts(), config.feeds.title, config.feeds.min_country_articles
     )
-    sources = store.sources_in_error()
     return Status(
         now=now,
         daemon=holder,
@@ -81,7 +80,7 @@ def collect(config: Config, store: Store, now: datetime) -> Status:
         feeds=len(feeds),
         subscribers=len(subscribers),
         pending_digests=len(wanted - sent),
-        sources_in_error=None if sources is None else tuple(sources),
+        sources_in_error=tuple(store.sources_in_error()),
     )
 
 
@@ -93,9 +92,7 @@ def render_text(status: Status) -> str:
     lines.append(
         f"digests   {status.pending_digests} pending this period ({status.subscribers} subscribers)"
     )
-    if status.sources_in_error is None:
-        lines.append("sources   no sources table")
-    elif not status.sources_in_error:
+    if not status.sources_in_error:
         lines.append("sources   none in error")
     else:
         lines.append(f"sources   {len(status.sources_in_error)} in error")
@@ -130,9 +127,9 @@ def to_json(status: Status) -> dict[str, Any]:
         "feeds": status.feeds,
         "subscribers": status.subscribers,
         "pending_digests": status.pending_digests,
-        "sources_in_error": None
-        if status.sources_in_error is None
-        else [{"source": name, "error": error} for name, error in status.sources_in_error],
+        "sources_in_error": [
+            {"source": name, "error": error} for name, error in status.sources_in_error
+        ],
         "jobs": [
             {
                 "id": job.job_id,

@@ -108,6 +108,7 @@ def write_daemon_config(
     digest_grace_hours: float = 6.0,
     misfire_grace: float = 600.0,
     stop_timeout: float = 10.0,
+    extra: str = "",
 ) -> None:
     smtp = (
         f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
@@ -141,7 +142,8 @@ def write_daemon_config(
         )
         + smtp
         + "\n"
-        + subscribers,
+        + subscribers
+        + extra,
         encoding="utf-8",
     )
 
@@ -528,6 +530,40 @@ def test_the_daemon_runs_and_locks_on_postgresql(
             assert [run.result for run in store.job_runs("ingest:seeds")][:1] == ["ok"]
         finally:
             store.close()
+
+
+def test_sources_are_fetched_on_their_own_interval_and_failures_shown(
+    workspace: Path, gazetteer_cache: Path, daemons: list[DaemonProcess]
+) -> None:
+    (workspace / "wire").mkdir()
+    closed_port = free_port()
+    sources = (
+        '[[sources]]\nname = "wire"\npath = "wire"\nfetch_every_minutes = 0.02\n\n'
+        f'[[sources]]\nname = "down"\nurl = "http://127.0.0.1:{closed_port}/feed.xml"\n'
+        'kind = "feed"\n'
+    )
+    write_daemon_config(workspace, gazetteer_cache, ingest_every=3600, extra=sources)
+    daemon = start(daemons, workspace)
+    daemon.wait_for("job_done job=ingest:sources")
+    # The seeds are read hourly, the wire folder every 1.2 s: only the wire's new file shows.
+    drop_article(workspace, "zz_seed.md", "A seed that waits an hour")
+    (workspace / "wire" / "quay.md").write_text(
+        (workspace / "seeds" / "zz_seed.md").read_text(encoding="utf-8").replace(
+            "A seed that waits an hour", "Lisbon reopens its northern quay"
+        ),
+        encoding="utf-8",
+    )
+    wait_until(
+        lambda: "Lisbon reopens its northern quay" in feed_titles(workspace),
+        30,
+        "the wire folder's article",
+    )
+    assert "A seed that waits an hour" not in feed_titles(workspace)
+    report = status(workspace)
+    assert [entry["source"] for entry in report["sources_in_error"]] == ["down"]
+    jobs = {job["id"]: job for job in report["jobs"]}
+    assert jobs["ingest:sources"]["schedule"] == "every 1.2s"
+    assert daemon.stop() == 0, daemon.log
 
 
 def test_sighup_picks_up_a_changed_interval(

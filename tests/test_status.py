@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import sqlalchemy
 from conftest import NOW, RunCli
 
 from newsdesk.store import Store
@@ -34,7 +33,7 @@ def test_status_reads_counts_and_jobs_and_writes_nothing(
     assert lines[0] == "daemon    not running"
     assert lines[1].startswith("articles  ") and int(lines[1].split()[1]) > 0
     assert lines[3] == "digests   3 pending this period (3 subscribers)"
-    assert lines[4] == "sources   no sources table"
+    assert lines[4] == "sources   none in error"
     row = next(line for line in lines if line.startswith("ingest:seeds"))
     assert "ok" in row.split() and "4.0s" in row.split() and "added=12" in row
     assert hashlib.sha256(database.read_bytes()).hexdigest() == before
@@ -42,16 +41,12 @@ def test_status_reads_counts_and_jobs_and_writes_nothing(
 
 def test_status_lists_sources_in_error(run_cli: RunCli, workspace: Path) -> None:
     assert run_cli("ingest").exit_code == 0
-    engine = sqlalchemy.create_engine(f"sqlite:///{workspace / 'newsdesk.db'}")
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TABLE sources (name TEXT, url TEXT, error_count INTEGER, last_error TEXT)"
-        )
-        connection.exec_driver_sql(
-            "INSERT INTO sources VALUES ('lemonde', 'https://a.example/rss', 3, 'HTTP 503'),"
-            " ('bbc', 'https://b.example/rss', 0, '')"
-        )
-    engine.dispose()
+    store = Store.open(f"sqlite:///{workspace / 'newsdesk.db'}")
+    for name in ("lemonde", "bbc"):
+        store.register_source(name, "config", f"https://{name}.example/rss", "feed", "", NOW)
+    store.update_source("lemonde", {"error_count": 3, "last_error": "HTTP 503"}, NOW)
+    store.update_source("bbc", {"error_count": 0, "status": "ok"}, NOW)
+    store.close()
     result = run_cli("status")
     assert "sources   1 in error" in result.output
     assert "          lemonde: HTTP 503" in result.output
