@@ -190,10 +190,14 @@ class Sink:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.sink = Sink()
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+
+    @classmethod
+    def on_port(cls, port: int) -> SmtpServer:
+        return cls(port)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
