@@ -374,6 +374,7 @@ def subscribers_add(
             frequency=frequency,
             time=send_time,
             timezone=timezone,
+            custom_regions=[region.name for region in obj.config.regions],
         )
     except SubscriberInvalid as error:
         raise click.ClickException(str(error)) from None
@@ -444,7 +445,11 @@ def subscribers_import(obj: Context, csv_file: Path) -> None:
     """
     from newsdesk.subscribers import read_csv
 
-    parsed = read_csv(csv_file)
+    try:
+        custom_regions = [region.name for region in obj.config.regions]
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    parsed = read_csv(csv_file, custom_regions)
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     try:
         store = obj.store()

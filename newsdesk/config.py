@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
-from newsdesk.models import Subscriber
+from newsdesk.models import CustomRegion, CustomTopic, Subscriber
 from newsdesk.subscribers import address_problem
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
@@ -111,6 +111,8 @@ class Config:
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     subscribers: tuple[Subscriber, ...] = ()
+    regions: tuple[CustomRegion, ...] = ()
+    topics: tuple[CustomTopic, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A config path made absolute against the config file's folder."""
@@ -154,6 +156,13 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
 }
 
+# Sections that are arrays of tables ([[name]]), each entry one record.
+_ARRAYS: dict[str, type] = {
+    "subscribers": Subscriber,
+    "regions": CustomRegion,
+    "topics": CustomTopic,
+}
+
 T = TypeVar("T")
 
 
@@ -176,9 +185,9 @@ def load_config(path: Path) -> Config:
 
 def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CONFIG_NAME) -> Config:
     """Validate an already-parsed TOML document."""
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"subscribers"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - set(_ARRAYS))
     if unknown:
-        known = ", ".join(sorted([*_SECTIONS, "subscribers"]))
+        known = ", ".join(sorted([*_SECTIONS, *_ARRAYS]))
         raise ConfigError(f"{source_name}: unknown section [{unknown[0]}]; known sections: {known}")
     sections: dict[str, Any] = {}
     for key, cls in _SECTIONS.items():
@@ -187,16 +196,17 @@ def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CON
             if not isinstance(table, dict):
                 raise ConfigError(f"{source_name}: [{key}] must be a table")
             sections[key] = _build(cls, table, f"{source_name}: [{key}]")
-    subscribers_raw = raw.get("subscribers", [])
-    if not isinstance(subscribers_raw, list):
-        raise ConfigError(f"{source_name}: subscribers must be an array of tables [[subscribers]]")
-    subscribers = tuple(
-        _build(Subscriber, entry, f"{source_name}: [[subscribers]] #{index}")
-        if isinstance(entry, dict)
-        else _fail(f"{source_name}: [[subscribers]] #{index} must be a table")
-        for index, entry in enumerate(subscribers_raw, start=1)
-    )
-    config = Config(root=root, source_name=source_name, subscribers=subscribers, **sections)
+    for key, cls in _ARRAYS.items():
+        entries = raw.get(key, [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{source_name}: {key} must be an array of tables [[{key}]]")
+        sections[key] = tuple(
+            _build(cls, entry, f"{source_name}: [[{key}]] #{index}")
+            if isinstance(entry, dict)
+            else _fail(f"{source_name}: [[{key}]] #{index} must be a table")
+            for index, entry in enumerate(entries, start=1)
+        )
+    config = Config(root=root, source_name=source_name, **sections)
     _check_values(config)
     return config
 
@@ -224,6 +234,13 @@ def _build(cls: type[T], table: dict[str, Any], where: str) -> T:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = get_origin(hint)
+    if origin is dict:
+        valid = isinstance(value, dict) and all(
+            isinstance(v, list) and all(isinstance(item, str) for item in v) for v in value.values()
+        )
+        if not valid:
+            raise ConfigError(f'{where} must be a table of string lists, like {{ en = ["a"] }}')
+        return {str(k): tuple(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}")
@@ -265,6 +282,7 @@ def _check_values(config: Config) -> None:
         if config.smtp.retries < 0 or config.smtp.retry_backoff_seconds < 0:
             raise ConfigError(f"{where}: [smtp] retries and retry_backoff_seconds must be >= 0")
     _check_digest(config.digest, f"{where}: [digest]")
+    _check_custom(config)
     for index, sub in enumerate(config.subscribers, start=1):
         label = f"{where}: [[subscribers]] #{index}"
         if sub.frequency not in ("daily", "weekly"):
@@ -296,6 +314,28 @@ def _check_digest(digest: DigestConfig, where: str) -> None:
         raise ConfigError(
             f"{where} unsubscribe_mailto must be an address such as unsubscribe@example.org"
         )
+
+
+def _check_custom(config: Config) -> None:
+    where = config.source_name
+    for index, region in enumerate(config.regions, start=1):
+        bad = [c for c in region.countries if not re.fullmatch(r"[A-Z]{2}", c)]
+        if bad or not region.countries:
+            raise ConfigError(
+                f"{where}: [[regions]] #{index} countries must be ISO 3166 alpha-2 codes like "
+                f'"KP", got {list(region.countries)!r}'
+            )
+    for index, topic in enumerate(config.topics, start=1):
+        if not topic.phrases and not topic.patterns:
+            raise ConfigError(f"{where}: [[topics]] #{index} needs phrases or patterns")
+        for pattern in topic.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    f"{where}: [[topics]] #{index} patterns: {pattern!r} is not a valid "
+                    f"regular expression ({error})"
+                ) from None
 
 
 def _check_days(spec: str, where: str) -> None:

@@ -36,7 +36,9 @@ from newsdesk.config import Config
 from newsdesk.i18n import messages
 from newsdesk.models import Article, Subscriber
 from newsdesk.store import ArticleFilter
+from newsdesk.tagging.custom import custom_code
 from newsdesk.tagging.geography import countries
+from newsdesk.tagging.taxonomy import top_level, topics
 from newsdesk.tokens import make_token
 
 log = logging.getLogger(__name__)
@@ -177,6 +179,8 @@ def subscriber_filter(subscriber: Subscriber, ingested_after: datetime | None) -
             regions.append(region_codes[wanted])
         elif wanted in region_code_set:
             regions.append(wanted)
+        else:  # not an M49 name: one of the operator's [[regions]]
+            regions.append(custom_code(wanted))
     return ArticleFilter(
         countries=tuple(c.upper() for c in subscriber.countries),
         subregions=tuple(subregions),
@@ -197,16 +201,13 @@ def _region_label(code: str, fallback: str, language: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _topic_label(code: str, fallback: str, language: str) -> tuple[str, str]:
-    """(top-level code, its label in `language`); the tag's own label if no taxonomy is shipped."""
+def _topic_label(code: str, fallback: str, language: str) -> str:
+    """The label of the topic's top-level ancestor in `language`; "" for a non-IPTC topic."""
     try:
-        from newsdesk.tagging.taxonomy import top_level, topics
-
         table = topics()
-        top = top_level(code)
-    except FileNotFoundError:
-        return code, fallback
-    return (top, table[top].label(language)) if top in table else (code, fallback)
+    except FileNotFoundError:  # no taxonomy shipped yet: the tag's own label will do
+        return fallback if code.startswith("medtop:") else ""
+    return table[top_level(code)].label(language) if code in table else ""
 
 
 def group_articles(articles: Sequence[Article], language: str) -> tuple[RegionGroup, ...]:
@@ -220,11 +221,14 @@ def group_articles(articles: Sequence[Article], language: str) -> tuple[RegionGr
             if region_tags
             else words["elsewhere"]
         )
-        topic_tags = article.tags_of("topic")
-        topic = (
-            _topic_label(topic_tags[0].code, topic_tags[0].label, language)[1]
-            if topic_tags
-            else words["other_topics"]
+        # the strongest IPTC topic, under its top-level label; custom topics do not group
+        topic = next(
+            (
+                label
+                for tag in article.tags_of("topic")
+                if (label := _topic_label(tag.code, tag.label, language))
+            ),
+            words["other_topics"],
         )
         buckets.setdefault(region, {}).setdefault(topic, []).append(article)
     return tuple(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +12,9 @@ from feedgen.feed import FeedGenerator
 
 from newsdesk.models import Article, Tag
 from newsdesk.normalize import tag_uri
+from newsdesk.slugs import slugify
 from newsdesk.store import ArticleFilter, TagCount
+from newsdesk.tagging.custom import CUSTOM_PREFIX
 from newsdesk.tagging.taxonomy import URI_BASE
 
 FORMATS = {"rss": "rss", "atom": "atom"}  # format -> file extension
@@ -29,6 +29,7 @@ KIND_HEADINGS = {
 # Category schemes, so a reader can tell an IPTC topic from an ISO country code.
 COUNTRY_SCHEME = "https://www.iso.org/iso-3166-country-codes.html"
 M49_SCHEME = "https://unstats.un.org/unsd/methodology/m49/"
+CUSTOM_SCHEME = "urn:newsdesk:custom"  # the operator's own regions and topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +41,6 @@ class FeedDef:
     title: str
     description: str
     wanted: ArticleFilter
-
-
-def slugify(text: str) -> str:
-    """ASCII, lower case, dashes: never a path separator or a dot, so never outside feeds/."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:80].strip("-") or "untitled"
 
 
 def feed_definitions(
@@ -132,7 +126,9 @@ def render(
 
 
 def _category(tag: Tag, fmt: str) -> dict[str, str]:
-    if tag.kind == "topic":
+    if tag.code.startswith(CUSTOM_PREFIX):
+        scheme = domain = CUSTOM_SCHEME
+    elif tag.kind == "topic":
         scheme = URI_BASE
         domain = URI_BASE + tag.code.split(":", 1)[-1]
     elif tag.kind == "country":

@@ -23,8 +23,8 @@ from typing import Literal, Protocol
 
 from newsdesk.config import SmtpConfig
 from newsdesk.errors import DeliveryError
-from newsdesk.feeds import slugify
 from newsdesk.publish import write_if_changed
+from newsdesk.slugs import slugify
 
 log = logging.getLogger(__name__)
 Status = Literal["sent", "permanent", "transient"]

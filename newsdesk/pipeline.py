@@ -65,7 +65,12 @@ class DigestReport:
 
 
 def make_tagger(config: Config) -> Tagger:
-    return Tagger(config.tagging.min_city_population, config.cache_dir)
+    return Tagger(
+        config.tagging.min_city_population,
+        config.cache_dir,
+        custom_regions=config.regions,
+        custom_topics=config.topics,
+    )
 
 
 def ingest(
@@ -177,6 +182,7 @@ def load_subscribers(config: Config, store: Store, now: datetime | None = None) 
                 frequency=seed.frequency,
                 time=seed.time,
                 timezone=seed.timezone,
+                custom_regions=[region.name for region in config.regions],
             )
         except SubscriberInvalid as error:
             log.warning(

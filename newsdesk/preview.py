@@ -10,8 +10,8 @@ from newsdesk import pipeline
 from newsdesk.config import Config
 from newsdesk.digest import period_key, render_digest, subscriber_filter
 from newsdesk.errors import NewsdeskError
-from newsdesk.feeds import slugify
 from newsdesk.publish import write_if_changed
+from newsdesk.slugs import slugify
 from newsdesk.store import Store
 
 PREVIEW_LATEST = 30

@@ -87,15 +87,20 @@ def make_subscriber(
     frequency: str = "daily",
     time: str = "07:00",
     timezone: str = "UTC",
+    custom_regions: Iterable[str] = (),
 ) -> Subscriber:
-    """A checked Subscriber, or SubscriberInvalid naming the first bad field."""
+    """A checked Subscriber, or SubscriberInvalid naming the first bad field.
+
+    `custom_regions` are the names of the config's [[regions]], valid besides the M49 ones.
+    """
     known_regions, known_countries = _known_places()
+    allowed = known_regions | set(custom_regions)
     region_list = tuple(regions)
     for region in region_list:
-        if region not in known_regions:
+        if region not in allowed:
             raise SubscriberInvalid(
                 f"regions: unknown region {region!r}; use a UN M49 region or sub-region name "
-                "such as Europe or Eastern Asia"
+                "such as Europe or Eastern Asia, or a [[regions]] name from the config"
             )
     country_list = tuple(c.strip().upper() for c in countries)
     for country in country_list:
@@ -142,7 +147,7 @@ class CsvImport:
     errors: list[str] = field(default_factory=list)
 
 
-def read_csv(path: Path) -> CsvImport:
+def read_csv(path: Path, custom_regions: Iterable[str] = ()) -> CsvImport:
     """Parse a subscriber CSV (header row required; only `email` is mandatory)."""
     result = CsvImport()
     try:
@@ -185,6 +190,7 @@ def read_csv(path: Path) -> CsvImport:
                 frequency=values.get("frequency") or "daily",
                 time=values.get("time") or "07:00",
                 timezone=values.get("timezone") or "UTC",
+                custom_regions=custom_regions,
             )
         except SubscriberInvalid as error:
             result.errors.append(f"{path.name} line {start}: {error}; row skipped")

@@ -47,7 +47,7 @@ def _people(count: int) -> list[str]:
 
 def _workspace(tmp_path: Path, port: int, people: list[str], retries: int = 3) -> Path:
     config_path = write_workspace(tmp_path, extra=smtp_section(port, retries))
-    config, store = open_workspace(config_path)
+    _, store = open_workspace(config_path)
     for index, address in enumerate(people):
         language = "fr" if index % 2 else "en"
         sub = Subscriber(address, name=f"Reader {index}", regions=("Europe",), language=language)
@@ -158,7 +158,7 @@ def test_a_5xx_is_recorded_on_the_subscriber_and_not_retried(
     assert again.failed_before == 1 and len(server.sink.rcpt_answers[people[0]]) == 9
     # Three periods refused in a row: the address is marked bounced and left alone.
     for day in (1, 2):
-        config, store = open_workspace(config_path)
+        _, store = open_workspace(config_path)
         store.save_articles([europe_article(f"d{day}")], NOW + timedelta(days=day))
         store.close()
         _digest(config_path, NOW + timedelta(days=day))

@@ -62,8 +62,10 @@ class PlaceName:
     languages: frozenset[str] = frozenset({ANY_LANGUAGE})
 
     def allowed_in(self, language: str) -> bool:
-        return ANY_LANGUAGE in self.languages or language in self.languages or (
-            language not in LANGUAGES
+        return (
+            ANY_LANGUAGE in self.languages
+            or language in self.languages
+            or (language not in LANGUAGES)
         )
 
 
@@ -100,9 +102,8 @@ def _country_names(known: set[str]) -> list[PlaceName]:
     for language in LANGUAGES:
         for code, name in Locale(language).territories.items():
             if code in known:
-                names.extend(
-                    PlaceName(code, "country", v, frozenset({language})) for v in _cldr_variants(name)
-                )
+                only_here = frozenset({language})
+                names.extend(PlaceName(code, "country", v, only_here) for v in _cldr_variants(name))
     return names
 
 
