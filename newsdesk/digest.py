@@ -7,6 +7,7 @@ package folds long List-Unsubscribe values into RFC 2047 gibberish, picks random
 
 from __future__ import annotations
 
+import base64
 import binascii
 import email
 import email.policy
@@ -16,7 +17,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -335,7 +335,7 @@ def render_digest(
     headers = [
         ("From", _address_header(settings.sender)),
         ("To", _address_header(formataddr((subscriber.name, subscriber.email)))),
-        ("Subject", _encoded(subject, "Subject")),
+        ("Subject", _encoded(subject)),
         ("Date", format_datetime(now)),
         ("Message-ID", identifier),
         ("List-Id", settings.list_id),
@@ -399,11 +399,22 @@ def _address_header(value: str) -> str:
     return formataddr((name, address), "utf-8")
 
 
-def _encoded(value: str, name: str) -> str:
+def _encoded(value: str) -> str:
+    """RFC 2047 base64 encoded words (each under 75 characters) for a non-ASCII header value."""
     if value.isascii():
         return value
-    # encoded words separated by single spaces; _fold re-folds them at those spaces
-    return " ".join(Header(value, "utf-8", header_name=name).encode().split())
+    words: list[str] = []
+    chunk = ""
+    for char in value:
+        # 45 bytes of UTF-8 make 60 base64 characters: with "=?utf-8?b??=" a word stays < 75
+        if len((chunk + char).encode("utf-8")) > 45:
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    words.append(chunk)
+    return " ".join(
+        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words
+    )
 
 
 def _fold(name: str, value: str) -> bytes:

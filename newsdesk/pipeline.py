@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -278,8 +278,21 @@ def digest(
     report = DigestReport()
     settings = digest_settings(config, store)
     pending = render_pending(store, templates, settings, subscribers, now, report)
+    send_pending(config, store, pending, now, report, sleep)
+    return report
+
+
+def send_pending(
+    config: Config,
+    store: Store,
+    pending: Sequence[PendingDigest],
+    now: datetime,
+    report: DigestReport,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Deliver rendered digests in order over one SMTP session (or into the outbox)."""
     if not pending:
-        return report
+        return
     envelope_sender = parseaddr(config.digest.sender)[1]
     transport: SmtpBatch | Outbox = (
         SmtpBatch(config.smtp, sleep) if config.smtp is not None else Outbox(config.outbox_dir)
@@ -296,7 +309,6 @@ def digest(
         log.error("digest_batch_stopped error=%s", error)
     finally:
         transport.close()
-    return report
 
 
 def _record_outcome(

@@ -131,11 +131,13 @@ def test_crlf_in_titles_or_names_cannot_add_a_header() -> None:
         "Breaking\r\nBcc: victim@example.org\r\n\r\n<script>alert(1)</script>",
         europe_article("x").tags,
     )
-    subscriber = Subscriber(
-        "sam@example.org", name="Sam\r\nBcc: other@example.org", language="en"
-    )
+    subscriber = Subscriber("sam@example.org", name="Sam\r\nBcc: other@example.org", language="en")
     rendered = render_digest(
-        [evil], subscriber, templates(), settings(site_title="news\r\nX-Evil: 1"), NOW  # type: ignore[arg-type]
+        [evil],
+        subscriber,
+        templates(),
+        settings(site_title="news\r\nX-Evil: 1"),
+        NOW,  # type: ignore[arg-type]
     )
     message = rendered.message()
     assert message["Bcc"] is None and message["X-Evil"] is None
@@ -200,7 +202,10 @@ def test_dkim_signature_covers_both_list_unsubscribe_headers(tmp_path: Path) -> 
         return record if name == b"newsdesk._domainkey.news.example.org." else b""
 
     assert dkim.verify(raw, dnsfunc=dns)
-    tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click")
+    tampered = raw.replace(
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        b"List-Unsubscribe-Post: List-Unsubscribe=Two-Click",
+    )
     assert not dkim.verify(tampered, dnsfunc=dns)
     config_path = write_workspace(tmp_path, extra=f'dkim_key_file = "{key.as_posix()}"\n')
     config, store = open_workspace(config_path)
