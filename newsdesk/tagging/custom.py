@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from newsdesk.models import CustomRegion, CustomTopic, Tag
 from newsdesk.slugs import slugify
-from newsdesk.tagging.folding import fold
 from newsdesk.tagging.matcher import PhraseMatcher
 from newsdesk.tagging.zones import ZONE_WEIGHTS, Zones
 
@@ -52,7 +51,7 @@ class CustomTopicTagger:
             return []
         scores: dict[int, float] = defaultdict(float)
         evidence: dict[int, list[str]] = defaultdict(list)
-        folded = fold(zones.text)
+        folded = zones.folded
         for match in self._matcher.find(folded):
             for index, phrase_language in match.payloads:
                 if phrase_language in (language, "*"):

@@ -7,7 +7,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from newsdesk.models import Tag
-from newsdesk.tagging.folding import fold
 from newsdesk.tagging.gazetteer import Gazetteer, PlaceName
 from newsdesk.tagging.geography import countries
 from newsdesk.tagging.zones import ZONE_WEIGHTS, Zones
@@ -52,7 +51,7 @@ class RegionAnalysis:
 def analyze(zones: Zones, language: str, gazetteer: Gazetteer) -> RegionAnalysis:
     """Every place mention with its weight, each country's score, and the countries kept."""
     text = zones.text
-    folded = fold(text)
+    folded = zones.folded
     candidates: list[tuple[Mention, frozenset[str]]] = []
     for match in gazetteer.matcher.find(folded):
         place: PlaceName = match.payloads[0]
