@@ -210,12 +210,33 @@ def _topic_label(code: str, fallback: str, language: str) -> str:
     return table[top_level(code)].label(language) if code in table else ""
 
 
-def group_articles(articles: Sequence[Article], language: str) -> tuple[RegionGroup, ...]:
-    """Region, then topic; each article once, under its strongest region and its primary topic."""
+def preferred_regions(subscriber: Subscriber) -> frozenset[str]:
+    """The M49 region codes the subscriber asked for, directly or through sub-regions/countries."""
+    return _preferred_regions(subscriber.regions, subscriber.countries)
+
+
+@lru_cache(maxsize=1024)
+def _preferred_regions(
+    regions: tuple[str, ...], wanted_countries: tuple[str, ...]
+) -> frozenset[str]:
+    wanted = subscriber_filter(Subscriber("", regions=regions, countries=wanted_countries), None)
+    codes = set(wanted.regions)
+    for country in countries().values():
+        if country.subregion_code in wanted.subregions or country.iso2 in wanted.countries:
+            codes.add(country.region_code)
+    return frozenset(codes)
+
+
+def group_articles(
+    articles: Sequence[Article], language: str, preferred: frozenset[str] = frozenset()
+) -> tuple[RegionGroup, ...]:
+    """Region, then topic; each article once, under its primary topic and its strongest region,
+    preferring a region the reader asked for (a French story about Tunisia files under Europe
+    for someone who follows Europe)."""
     words = messages(language)
     buckets: dict[str, dict[str, list[Article]]] = {}
     for article in articles:
-        region_tags = article.tags_of("region")
+        region_tags = sorted(article.tags_of("region"), key=lambda t: t.code not in preferred)
         region = (
             _region_label(region_tags[0].code, region_tags[0].label, language)
             if region_tags
@@ -328,6 +349,7 @@ def render_digest(
         "site_title": settings.site_title,
         "unsubscribe_url": unsubscribe_url,
         "sent_to": words["sent_to"].format(email=subscriber.email),
+        "preferred_regions": preferred_regions(subscriber),
         "format_when": lambda moment: _when(moment, subscriber.timezone, language),
     }
     html, text, shown = _render_parts(environment, context, articles, settings, language)
@@ -377,10 +399,11 @@ def _render_parts(
     The footer comes after the articles, so dropping articles is what keeps it visible.
     """
     words = context["words"]
+    preferred = context["preferred_regions"]
     shown = min(len(articles), settings.max_articles)
     while True:
         more = len(articles) - shown
-        context["groups"] = group_articles(articles[:shown], language)
+        context["groups"] = group_articles(articles[:shown], language, preferred)
         context["more"] = more
         context["and_more"] = words["and_more"].format(count=format_decimal(more, locale=language))
         html = _INLINER.inline(environment.get_template("digest.html").render(context))

@@ -96,6 +96,19 @@ def test_french_digest_words_dates_subject_and_regions() -> None:
     assert one.subject.endswith("— 1 article")
 
 
+def test_articles_file_under_a_region_the_reader_asked_for() -> None:
+    from digest_support import EUROPE, FRANCE, POLITICS
+
+    from newsdesk.models import Tag
+
+    africa = Tag("region", "002", "Africa", 9.0, ("TN",))
+    festival = make_article("f1", "Festival in Saint-Nazaire", (africa, EUROPE, FRANCE, POLITICS))
+    for_europe = render([festival], CAMILLE)  # Camille follows Europe
+    assert "== Europe ==" in for_europe.text and "Afrique" not in for_europe.text
+    for_all = render([festival], SAM)  # Sam follows everything: the strongest region wins
+    assert "== Africa ==" in for_all.text
+
+
 def test_headers_are_complete_and_one_click_ready() -> None:
     message = render(ARTICLES, SAM).message()
     assert message["From"] == "newsdesk <digest@news.example.org>"
