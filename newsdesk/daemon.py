@@ -267,7 +267,7 @@ class Daemon:
         }
         step = timedelta(milliseconds=1)  # ordering: one worker runs due jobs oldest first
         later = now + step
-        subscribers = pipeline.load_subscribers(self.config, self.store)
+        subscribers = pipeline.load_subscribers(self.config, self.store, now)
         for slot, members in slots_for(subscribers).items():
             missed = missed_digest(slot, members, self.config, self.store, now)
             if missed is not None:
@@ -357,7 +357,7 @@ class Daemon:
         interrupted = self.store.interrupt_unfinished_runs(now)
         if interrupted:
             log.warning("job_runs_interrupted count=%d", interrupted)
-        subscribers = pipeline.load_subscribers(self.config, self.store)
+        subscribers = pipeline.load_subscribers(self.config, self.store, now)
         specs = plan(self.config, subscribers, self.jobs, self.jobs.imported_sources())
         self._apply(specs, self._first_runs(now))
         self.scheduler.start()
@@ -425,7 +425,7 @@ class Daemon:
     def _refresh_slots(self) -> None:
         """Subscribers added or changed in the database may need a new send slot."""
         try:
-            subscribers = pipeline.load_subscribers(self.config, self.store)
+            subscribers = pipeline.load_subscribers(self.config, self.store, self.clock())
             specs = plan(self.config, subscribers, self.jobs, self.jobs.imported_sources())
         except (SQLAlchemyError, NewsdeskError) as error:
             log.warning("slots_not_refreshed error=%s", quote(error))
@@ -444,7 +444,7 @@ class Daemon:
             config = load_config(self.config_path)
             if config.database_url() != self.config.database_url():
                 log.warning("reload_kept_database reason=restart_the_daemon_to_change_databases")
-            subscribers = pipeline.load_subscribers(config, self.store)
+            subscribers = pipeline.load_subscribers(config, self.store, self.clock())
             specs = plan(config, subscribers, self.jobs, self.jobs.imported_sources())
         except (NewsdeskError, SQLAlchemyError) as error:
             log.error("reload_failed error=%s action=kept_previous_config", quote(error))

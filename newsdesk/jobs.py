@@ -296,7 +296,7 @@ class Jobs:
         """Deliver the digests of one send slot, once per subscriber and period (the ledger)."""
         config = self.config
         subscribers = [
-            s for s in pipeline.load_subscribers(config, self.store) if slot_of(s) == slot
+            s for s in pipeline.load_subscribers(config, self.store, now) if slot_of(s) == slot
         ]
         if not subscribers:
             return "subscribers=0"
@@ -315,8 +315,8 @@ class Jobs:
         )
         if report.errors:
             raise JobError(
-                f"{len(report.errors)} of {len(subscribers)} digests failed; first: "
-                f"{report.errors[0]}",
+                f"{len(report.delivered)} of {len(subscribers)} digests delivered, "
+                f"{len(report.errors)} errors; first: {report.errors[0]}",
                 detail,
             )
         return detail

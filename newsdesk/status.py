@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from newsdesk import feeds as feedlib
-from newsdesk import pipeline
 from newsdesk.config import Config
 from newsdesk.digest import period_key
 from newsdesk.lock import stale_reason
+from newsdesk.models import Subscriber
 from newsdesk.store import JobRun, LockHolder, Store
 
 
@@ -64,7 +64,7 @@ def collect(config: Config, store: Store, now: datetime) -> Status:
         )
         for job_id in sorted(set(schedule) | set(last_runs))
     )
-    subscribers = pipeline.load_subscribers(config, store)
+    subscribers = _subscribers(config, store)
     wanted = {(period_key(s, now), s.email) for s in subscribers}
     sent = store.sent_deliveries({period for period, _ in wanted})
     feeds = feedlib.feed_definitions(
@@ -82,6 +82,15 @@ def collect(config: Config, store: Store, now: datetime) -> Status:
         pending_digests=len(wanted - sent),
         sources_in_error=tuple(store.sources_in_error()),
     )
+
+
+def _subscribers(config: Config, store: Store) -> list[Subscriber]:
+    """Who the daemon sends to: the database's active subscribers, plus config seeds it has
+    not stored yet (read here without the upsert `pipeline.load_subscribers` does)."""
+    records = store.subscriber_records(None)
+    known = {record.subscriber.email.lower() for record in records}
+    active = [record.subscriber for record in records if record.status == "active"]
+    return active + [s for s in config.subscribers if s.email.lower() not in known]
 
 
 def render_text(status: Status) -> str:
