@@ -285,6 +285,22 @@ def explain(obj: Context, target: str) -> None:
         raise _fail(error) from None
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def serve(obj: Context, host: str, port: int) -> None:
+    """Serve the feeds folder over HTTP (ETag, Last-Modified, 304, gzip) until Ctrl-C."""
+    from newsdesk import server
+
+    try:
+        config = obj.config
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    click.echo(f"serving {config.feeds_dir} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    server.serve(config, host, port)
+
+
 def main(args: list[str] | None = None, prog_name: str | None = None) -> None:
     """Console entry point."""
     cli.main(args=args, prog_name=prog_name or "newsdesk")

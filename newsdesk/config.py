@@ -52,6 +52,22 @@ class FeedsConfig:
     description: str = "News by region and topic"
     item_limit: int = 50
     min_country_articles: int = 2
+    websub_hub: str = ""  # a WebSub hub URL: feeds advertise it and it is pinged on change
+    cache_max_age: int = 300  # seconds readers and caches may reuse a feed (`newsdesk serve`)
+
+
+@dataclass(frozen=True)
+class CustomFeed:
+    """A feed declared in [[custom_feeds]]: places OR together; topics and languages narrow."""
+
+    slug: str
+    title: str
+    description: str = ""
+    countries: tuple[str, ...] = ()
+    subregions: tuple[str, ...] = ()  # M49 sub-region names or codes
+    regions: tuple[str, ...] = ()  # M49 region names or codes
+    topics: tuple[str, ...] = ()  # IPTC Media Topic codes such as "medtop:16000000"
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +113,7 @@ class Config:
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     subscribers: tuple[Subscriber, ...] = ()
+    custom_feeds: tuple[CustomFeed, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A config path made absolute against the config file's folder."""
@@ -162,9 +179,9 @@ def load_config(path: Path) -> Config:
 
 def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CONFIG_NAME) -> Config:
     """Validate an already-parsed TOML document."""
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"subscribers"})
+    unknown = sorted(set(raw) - set(_SECTIONS) - {"subscribers", *_ARRAY_SECTIONS})
     if unknown:
-        known = ", ".join(sorted([*_SECTIONS, "subscribers"]))
+        known = ", ".join(sorted([*_SECTIONS, "subscribers", *_ARRAY_SECTIONS]))
         raise ConfigError(f"{source_name}: unknown section [{unknown[0]}]; known sections: {known}")
     sections: dict[str, Any] = {}
     for key, cls in _SECTIONS.items():
@@ -182,9 +199,33 @@ def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CON
         else _fail(f"{source_name}: [[subscribers]] #{index} must be a table")
         for index, entry in enumerate(subscribers_raw, start=1)
     )
-    config = Config(root=root, source_name=source_name, subscribers=subscribers, **sections)
+    arrays: dict[str, Any] = {
+        key: _build_array(cls, raw.get(key, []), f"{source_name}: [[{key}]]")
+        for key, cls in _ARRAY_SECTIONS.items()
+    }
+    config = Config(
+        root=root, source_name=source_name, subscribers=subscribers, **sections, **arrays
+    )
     _check_values(config)
+    from newsdesk.catalog import check_custom_feeds  # the feed rules live with the feeds
+
+    check_custom_feeds(config.custom_feeds, f"{source_name}: [[custom_feeds]]")
     return config
+
+
+# Arrays of tables besides [[subscribers]]: name -> the dataclass of one entry.
+_ARRAY_SECTIONS: dict[str, type] = {"custom_feeds": CustomFeed}
+
+
+def _build_array(cls: type[T], entries: Any, where: str) -> tuple[T, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where} must be an array of tables")
+    return tuple(
+        _build(cls, entry, f"{where} #{index}")
+        if isinstance(entry, dict)
+        else _fail(f"{where} #{index} must be a table")
+        for index, entry in enumerate(entries, start=1)
+    )
 
 
 def _fail(message: str) -> Any:
@@ -235,6 +276,17 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"{where}: [feeds] item_limit must be positive")
     if not config.feeds.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: [feeds] base_url must be an absolute http(s) URL")
+    if not config.feeds.base_url.endswith("/"):
+        raise ConfigError(
+            f"{where}: [feeds] base_url must end with / (it is the feeds folder), "
+            f"got {config.feeds.base_url!r}"
+        )
+    if config.feeds.websub_hub and not config.feeds.websub_hub.startswith(
+        ("http://", "https://")
+    ):
+        raise ConfigError(f"{where}: [feeds] websub_hub must be an absolute http(s) URL or empty")
+    if config.feeds.cache_max_age < 0:
+        raise ConfigError(f"{where}: [feeds] cache_max_age must be zero or more seconds")
     if config.schedule.ingest_every_minutes <= 0:
         raise ConfigError(f"{where}: [schedule] ingest_every_minutes must be positive")
     if not _TIME_RE.match(config.schedule.digest_time):

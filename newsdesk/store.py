@@ -28,8 +28,10 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -85,6 +87,7 @@ articles_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_published", "published", "id"),
     Index("ix_articles_ingested", "ingested_at"),
+    Index("ix_articles_language", "language", "published", "id"),
 )
 
 tags_table = Table(
@@ -98,7 +101,10 @@ tags_table = Table(
     Column("label", Text, nullable=False),
     Column("score", Float, nullable=False),
     Column("evidence", Text, nullable=False),  # JSON list of the words that produced the tag
+    # The article's published time, copied here so a feed's newest items are one index range.
+    Column("published", UTCDateTime, nullable=True),
     Index("ix_article_tags_kind_code", "kind", "code"),
+    Index("ix_article_tags_feed", "kind", "code", "published", "article_id"),
 )
 
 deliveries_table = Table(
@@ -120,8 +126,28 @@ def _migration_1(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
+def _migration_feeds(connection: Connection) -> None:
+    """article_tags.published (backfilled) and the indexes that make feed queries ranges."""
+    columns = {c["name"] for c in inspect(connection).get_columns("article_tags")}
+    if "published" not in columns:
+        column_type = tags_table.c.published.type.compile(dialect=connection.dialect)
+        connection.execute(text(f"ALTER TABLE article_tags ADD COLUMN published {column_type}"))
+        connection.execute(
+            update(tags_table)
+            .where(tags_table.c.published.is_(None))
+            .values(
+                published=select(articles_table.c.published)
+                .where(articles_table.c.id == tags_table.c.article_id)
+                .scalar_subquery()
+            )
+        )
+    for index in (*tags_table.indexes, *articles_table.indexes):
+        if index.name in ("ix_article_tags_feed", "ix_articles_language"):
+            index.create(connection, checkfirst=True)
+
+
 # Append-only: each function moves the schema from version N to N+1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_feeds]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -251,7 +277,8 @@ class Store:
                 existing[article.id] = (article.fingerprint, signature)
                 if article.tags:
                     connection.execute(
-                        insert(tags_table), [_tag_row(article.id, t) for t in article.tags]
+                        insert(tags_table),
+                        [_tag_row(article.id, t, article.published) for t in article.tags],
                     )
         return SaveResult(added=added, updated=updated, unchanged=unchanged)
 
@@ -415,6 +442,119 @@ class Store:
                     .values(attempts=deliveries_table.c.attempts + 1, **values)
                 )
 
+    # Feeds ------------------------------------------------------------------------------
+
+    def feed_state(self, now: datetime) -> tuple[int, str, str]:
+        """What a feed rebuild depends on: the article count, the last change, the next release.
+
+        Any save that changes an article moves `updated_at`; an article dated in the future
+        enters the feeds when `now` passes it, so the earliest such date is part of the state.
+        """
+        with self.engine.connect() as connection:
+            count, last_change = connection.execute(
+                select(func.count(), func.max(articles_table.c.updated_at))
+            ).one()
+            next_release = connection.execute(
+                select(func.min(articles_table.c.published)).where(
+                    articles_table.c.published > now
+                )
+            ).scalar_one()
+        return int(count), _stamp(last_change), _stamp(next_release)
+
+    def language_counts(self, now: datetime) -> dict[str, int]:
+        """How many articles published by `now` each language has."""
+        query = (
+            select(articles_table.c.language, func.count())
+            .where(articles_table.c.published <= now)
+            .group_by(articles_table.c.language)
+        )
+        with self.engine.connect() as connection:
+            return {language: int(count) for language, count in connection.execute(query)}
+
+    def feed_item_ids(self, wanted: ArticleFilter, limit: int, now: datetime) -> list[str]:
+        """The ids of a feed's items: published by `now`, newest first, then by id.
+
+        A feed of one tag reads one range of ix_article_tags_feed; anything else falls back to
+        the general filter.
+        """
+        single = _single_tag(wanted)
+        if single is not None:
+            kind, code = single
+            query = (
+                select(tags_table.c.article_id)
+                .where(
+                    tags_table.c.kind == kind,
+                    tags_table.c.code == code,
+                    tags_table.c.published <= now,
+                )
+                .order_by(tags_table.c.published.desc(), tags_table.c.article_id.desc())
+            )
+        else:
+            query = (
+                select(articles_table.c.id)
+                .where(*self._conditions(wanted), articles_table.c.published <= now)
+                .order_by(articles_table.c.published.desc(), articles_table.c.id.desc())
+            )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.limit(limit)).scalars())
+
+    def item_keys(self, ids: Sequence[str]) -> dict[str, tuple[str, str, datetime]]:
+        """id -> (a key that changes whenever the stored article does, title, published)."""
+        found: dict[str, tuple[str, str, datetime]] = {}
+        columns = (
+            articles_table.c.id,
+            articles_table.c.title,
+            articles_table.c.published,
+            articles_table.c.fingerprint,
+            articles_table.c.tag_signature,
+            articles_table.c.updated_at,
+        )
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                rows = connection.execute(
+                    select(*columns).where(articles_table.c.id.in_(ids[start : start + 500]))
+                )
+                for r in rows:
+                    key = f"{r.fingerprint}:{r.tag_signature}:{r.updated_at.isoformat()}"
+                    found[r.id] = (key, r.title, r.published)
+        return found
+
+    def articles_by_ids(self, ids: Sequence[str]) -> dict[str, Article]:
+        """The stored articles with these ids, with their tags."""
+        found: dict[str, Article] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows = connection.execute(
+                    select(articles_table).where(articles_table.c.id.in_(chunk))
+                ).all()
+                tags = self._tags_for(connection, chunk)
+                found.update({r.id: _article_from_row(r, tags.get(r.id, ())) for r in rows})
+        return found
+
+
+def _single_tag(wanted: ArticleFilter) -> tuple[str, str] | None:
+    """(kind, code) when the filter is exactly one tag, else None."""
+    if wanted.languages or wanted.ingested_after is not None:
+        return None
+    parts = [
+        (kind, codes)
+        for kind, codes in (
+            ("country", wanted.countries),
+            ("subregion", wanted.subregions),
+            ("region", wanted.regions),
+            ("topic", wanted.topics),
+        )
+        if codes
+    ]
+    if len(parts) == 1 and len(parts[0][1]) == 1:
+        return parts[0][0], parts[0][1][0]
+    return None
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.replace(tzinfo=None).isoformat() if value is not None else ""
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
@@ -448,9 +588,10 @@ def _article_row(article: Article, signature: str) -> dict[str, Any]:
     }
 
 
-def _tag_row(article_id: str, tag: Tag) -> dict[str, Any]:
+def _tag_row(article_id: str, tag: Tag, published: datetime) -> dict[str, Any]:
     return {
         "article_id": article_id,
+        "published": published,
         "kind": tag.kind,
         "code": tag.code,
         "label": tag.label,
