@@ -110,7 +110,7 @@ def _print_ingest(report: pipeline.IngestReport) -> None:
 @cli.command()
 @click.pass_obj
 def build(obj: Context) -> None:
-    """Write every feed (RSS and Atom), feeds.opml and index.html into the feeds folder."""
+    """Write every feed (RSS, Atom, JSON Feed), feeds.opml and index.html; only what changed."""
     try:
         config = obj.config
         report = pipeline.build(config, obj.store(), pipeline.templates_for(config), obj.now())
