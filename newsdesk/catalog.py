@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from newsdesk import slugs
 from newsdesk.config import CustomFeed
 from newsdesk.errors import ConfigError
 from newsdesk.store import ArticleFilter, TagCount
@@ -69,10 +69,11 @@ class FeedDef:
 
 
 def slugify(text: str, fallback: str = "untitled") -> str:
-    """ASCII, lower case, dashes: never a path separator or a dot, so never outside feeds/."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:SLUG_MAX].strip("-") or fallback
+    """ASCII, lower case, dashes (newsdesk.slugs), or `fallback` when nothing ASCII is left."""
+    slug = slugs.slugify(text)
+    if slug == "untitled" and not re.search(r"untitled", text, re.IGNORECASE):
+        return fallback
+    return slug
 
 
 def topic_kind(code: str, parents: Mapping[str, str]) -> str | None:
@@ -95,10 +96,11 @@ def define_feeds(
     site_title: str,
     min_country_articles: int,
     topic_parents: Mapping[str, str],
+    own_regions: Sequence[str] = (),
 ) -> list[FeedDef]:
     """Every feed, sorted by kind then slug; slugs are unique and stable across runs."""
     feeds = [FeedDef("all", "all", site_title, f"{site_title}: all articles", ArticleFilter())]
-    feeds += [_custom_def(c, site_title) for c in custom]
+    feeds += [_custom_def(c, site_title, own_regions) for c in custom]
     generated: list[tuple[str, FeedDef]] = []  # (code, feed) so collisions resolve by code
     for count in counts:
         kind: str = count.kind
@@ -184,8 +186,8 @@ def language_name(code: str) -> str:
     return str(name) if name else code
 
 
-def _custom_def(custom: CustomFeed, site_title: str) -> FeedDef:
-    regions, subregions = resolve_places(custom.regions, custom.subregions)
+def _custom_def(custom: CustomFeed, site_title: str, own_regions: Sequence[str]) -> FeedDef:
+    regions, subregions = resolve_places(custom.regions, custom.subregions, own_regions)
     return FeedDef(
         custom.slug,
         "custom",
@@ -202,14 +204,19 @@ def _custom_def(custom: CustomFeed, site_title: str) -> FeedDef:
 
 
 def resolve_places(
-    regions: Sequence[str], subregions: Sequence[str]
+    regions: Sequence[str], subregions: Sequence[str], own_regions: Sequence[str] = ()
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """M49 names or codes -> codes, as the store tags them. Unknown ones raise ValueError."""
+    """M49 (or [[regions]]) names or codes -> codes, as the store tags them.
+
+    Unknown ones raise ValueError.
+    """
+    from newsdesk.tagging.custom import custom_code
     from newsdesk.tagging.geography import countries
 
     table = countries().values()
     region_codes = {c.region.casefold(): c.region_code for c in table if c.region}
     region_codes |= {c.region_code: c.region_code for c in table if c.region_code}
+    region_codes |= {name.casefold(): custom_code(name) for name in own_regions}
     subregion_codes = {c.subregion.casefold(): c.subregion_code for c in table if c.subregion}
     subregion_codes |= {c.subregion_code: c.subregion_code for c in table if c.subregion_code}
     resolved_regions: list[str] = []
@@ -229,7 +236,9 @@ def resolve_places(
     return tuple(resolved_regions), tuple(resolved_subregions)
 
 
-def check_custom_feeds(custom: Sequence[CustomFeed], where: str) -> None:
+def check_custom_feeds(
+    custom: Sequence[CustomFeed], where: str, own_regions: Sequence[str] = ()
+) -> None:
     """Config-time checks, so a bad custom feed stops the run before anything is written."""
     from newsdesk.tagging.geography import countries
 
@@ -269,6 +278,6 @@ def check_custom_feeds(custom: Sequence[CustomFeed], where: str) -> None:
                     f"{label} languages: {language!r} is not a language code like 'fr'"
                 )
         try:
-            resolve_places(feed.regions, feed.subregions)
+            resolve_places(feed.regions, feed.subregions, own_regions)
         except ValueError as error:
             raise ConfigError(f"{label} {error}") from None

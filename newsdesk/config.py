@@ -17,7 +17,7 @@ from typing import Any, TypeVar, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
-from newsdesk.models import Subscriber
+from newsdesk.models import CustomRegion, CustomTopic, Subscriber
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -113,6 +113,8 @@ class Config:
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     subscribers: tuple[Subscriber, ...] = ()
+    regions: tuple[CustomRegion, ...] = ()
+    topics: tuple[CustomTopic, ...] = ()
     custom_feeds: tuple[CustomFeed, ...] = ()
 
     def path(self, relative: str) -> Path:
@@ -157,6 +159,14 @@ _SECTIONS: dict[str, type] = {
     "schedule": ScheduleConfig,
 }
 
+# Sections that are arrays of tables ([[name]]), each entry one record.
+_ARRAYS: dict[str, type] = {
+    "subscribers": Subscriber,
+    "regions": CustomRegion,
+    "topics": CustomTopic,
+    "custom_feeds": CustomFeed,
+}
+
 T = TypeVar("T")
 
 
@@ -179,9 +189,9 @@ def load_config(path: Path) -> Config:
 
 def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CONFIG_NAME) -> Config:
     """Validate an already-parsed TOML document."""
-    unknown = sorted(set(raw) - set(_SECTIONS) - {"subscribers", *_ARRAY_SECTIONS})
+    unknown = sorted(set(raw) - set(_SECTIONS) - set(_ARRAYS))
     if unknown:
-        known = ", ".join(sorted([*_SECTIONS, "subscribers", *_ARRAY_SECTIONS]))
+        known = ", ".join(sorted([*_SECTIONS, *_ARRAYS]))
         raise ConfigError(f"{source_name}: unknown section [{unknown[0]}]; known sections: {known}")
     sections: dict[str, Any] = {}
     for key, cls in _SECTIONS.items():
@@ -190,42 +200,24 @@ def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CON
             if not isinstance(table, dict):
                 raise ConfigError(f"{source_name}: [{key}] must be a table")
             sections[key] = _build(cls, table, f"{source_name}: [{key}]")
-    subscribers_raw = raw.get("subscribers", [])
-    if not isinstance(subscribers_raw, list):
-        raise ConfigError(f"{source_name}: subscribers must be an array of tables [[subscribers]]")
-    subscribers = tuple(
-        _build(Subscriber, entry, f"{source_name}: [[subscribers]] #{index}")
-        if isinstance(entry, dict)
-        else _fail(f"{source_name}: [[subscribers]] #{index} must be a table")
-        for index, entry in enumerate(subscribers_raw, start=1)
-    )
-    arrays: dict[str, Any] = {
-        key: _build_array(cls, raw.get(key, []), f"{source_name}: [[{key}]]")
-        for key, cls in _ARRAY_SECTIONS.items()
-    }
-    config = Config(
-        root=root, source_name=source_name, subscribers=subscribers, **sections, **arrays
-    )
+    for key, cls in _ARRAYS.items():
+        entries = raw.get(key, [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"{source_name}: {key} must be an array of tables [[{key}]]")
+        sections[key] = tuple(
+            _build(cls, entry, f"{source_name}: [[{key}]] #{index}")
+            if isinstance(entry, dict)
+            else _fail(f"{source_name}: [[{key}]] #{index} must be a table")
+            for index, entry in enumerate(entries, start=1)
+        )
+    config = Config(root=root, source_name=source_name, **sections)
     _check_values(config)
     from newsdesk.catalog import check_custom_feeds  # the feed rules live with the feeds
 
-    check_custom_feeds(config.custom_feeds, f"{source_name}: [[custom_feeds]]")
-    return config
-
-
-# Arrays of tables besides [[subscribers]]: name -> the dataclass of one entry.
-_ARRAY_SECTIONS: dict[str, type] = {"custom_feeds": CustomFeed}
-
-
-def _build_array(cls: type[T], entries: Any, where: str) -> tuple[T, ...]:
-    if not isinstance(entries, list):
-        raise ConfigError(f"{where} must be an array of tables")
-    return tuple(
-        _build(cls, entry, f"{where} #{index}")
-        if isinstance(entry, dict)
-        else _fail(f"{where} #{index} must be a table")
-        for index, entry in enumerate(entries, start=1)
+    check_custom_feeds(
+        config.custom_feeds, f"{source_name}: [[custom_feeds]]", [r.name for r in config.regions]
     )
+    return config
 
 
 def _fail(message: str) -> Any:
@@ -251,6 +243,13 @@ def _build(cls: type[T], table: dict[str, Any], where: str) -> T:
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = get_origin(hint)
+    if origin is dict:
+        valid = isinstance(value, dict) and all(
+            isinstance(v, list) and all(isinstance(item, str) for item in v) for v in value.values()
+        )
+        if not valid:
+            raise ConfigError(f'{where} must be a table of string lists, like {{ en = ["a"] }}')
+        return {str(k): tuple(v) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings, got {value!r}")
@@ -281,9 +280,7 @@ def _check_values(config: Config) -> None:
             f"{where}: [feeds] base_url must end with / (it is the feeds folder), "
             f"got {config.feeds.base_url!r}"
         )
-    if config.feeds.websub_hub and not config.feeds.websub_hub.startswith(
-        ("http://", "https://")
-    ):
+    if config.feeds.websub_hub and not config.feeds.websub_hub.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: [feeds] websub_hub must be an absolute http(s) URL or empty")
     if config.feeds.cache_max_age < 0:
         raise ConfigError(f"{where}: [feeds] cache_max_age must be zero or more seconds")
@@ -300,11 +297,34 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"{where}: [smtp] host: required when [smtp] is present")
         if config.smtp.security not in ("starttls", "ssl", "none"):
             raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
+    _check_custom(config)
     for index, sub in enumerate(config.subscribers, start=1):
         label = f"{where}: [[subscribers]] #{index}"
         if sub.frequency not in ("daily", "weekly"):
             raise ConfigError(f"{label} frequency must be daily or weekly, got {sub.frequency!r}")
         _check_timezone(sub.timezone, f"{label} timezone")
+
+
+def _check_custom(config: Config) -> None:
+    where = config.source_name
+    for index, region in enumerate(config.regions, start=1):
+        bad = [c for c in region.countries if not re.fullmatch(r"[A-Z]{2}", c)]
+        if bad or not region.countries:
+            raise ConfigError(
+                f"{where}: [[regions]] #{index} countries must be ISO 3166 alpha-2 codes like "
+                f'"KP", got {list(region.countries)!r}'
+            )
+    for index, topic in enumerate(config.topics, start=1):
+        if not topic.phrases and not topic.patterns:
+            raise ConfigError(f"{where}: [[topics]] #{index} needs phrases or patterns")
+        for pattern in topic.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ConfigError(
+                    f"{where}: [[topics]] #{index} patterns: {pattern!r} is not a valid "
+                    f"regular expression ({error})"
+                ) from None
 
 
 def _check_days(spec: str, where: str) -> None:

@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from newsdesk.i18n import messages
 from newsdesk.models import Article, Subscriber
 from newsdesk.store import ArticleFilter
+from newsdesk.tagging.custom import custom_code
 from newsdesk.tagging.geography import countries
 from newsdesk.tagging.taxonomy import top_level, topics
 
@@ -76,6 +77,8 @@ def subscriber_filter(subscriber: Subscriber, ingested_after: datetime | None) -
             subregions.append(wanted)
         elif wanted in region_codes:
             regions.append(wanted if wanted.isdigit() else region_codes[wanted])
+        else:  # not an M49 name: one of the operator's [[regions]]
+            regions.append(custom_code(wanted))
     return ArticleFilter(
         countries=tuple(c.upper() for c in subscriber.countries),
         subregions=tuple(subregions),
@@ -93,7 +96,9 @@ def group_articles(articles: Sequence[Article], language: str) -> tuple[RegionGr
     for article in articles:
         region_tags = article.tags_of("region")
         region = region_tags[0].label if region_tags else words["elsewhere"]
-        topic_tags = [t for t in article.tags_of("topic") if top_level(t.code) == t.code]
+        topic_tags = [
+            t for t in article.tags_of("topic") if t.code in table and top_level(t.code) == t.code
+        ]
         topic = (
             table[topic_tags[0].code].label(language)
             if topic_tags and topic_tags[0].code in table

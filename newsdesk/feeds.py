@@ -22,9 +22,9 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 from newsdesk.catalog import KIND_HEADINGS, KIND_ORDER, FeedDef
-from newsdesk.catalog import slugify as slugify  # re-exported: mailer names files with it
 from newsdesk.models import Article, Tag
 from newsdesk.normalize import ALLOWED_TAGS, tag_uri
+from newsdesk.tagging.custom import CUSTOM_PREFIX
 from newsdesk.tagging.taxonomy import URI_BASE
 
 FORMATS = {"rss": "rss", "atom": "atom", "json": "json"}  # format -> file extension
@@ -39,6 +39,7 @@ GENERATOR = "newsdesk"
 # Category schemes, so a reader can tell an IPTC topic from an ISO country code.
 COUNTRY_SCHEME = "https://www.iso.org/iso-3166-country-codes.html"
 M49_SCHEME = "https://unstats.un.org/unsd/methodology/m49/"
+CUSTOM_SCHEME = "urn:newsdesk:custom"  # the operator's own regions and topics
 
 # XML 1.0 forbids most control characters even when escaped; drop them from every text.
 _INVALID_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -355,7 +356,9 @@ def _description(feed: FeedDef, site: Site) -> str:
 
 
 def _scheme(tag: Tag) -> str:
-    """The vocabulary a category comes from: IPTC Media Topics, ISO 3166 or UN M49."""
+    """The vocabulary a category comes from: IPTC Media Topics, ISO 3166, UN M49 or ours."""
+    if tag.code.startswith(CUSTOM_PREFIX):
+        return CUSTOM_SCHEME
     if tag.kind == "topic":
         return URI_BASE
     if tag.kind == "country":

@@ -83,6 +83,7 @@ def build_site(
             RENDER_VERSION,
             repr(config.feeds),
             repr(config.custom_feeds),
+            repr(config.regions),
             config.ingest.default_language,
             template_source,
         ]
@@ -101,6 +102,7 @@ def build_site(
         config.feeds.title,
         config.feeds.min_country_articles,
         topic_parents() if parents is None else parents,
+        [region.name for region in config.regions],
     )
     report.feeds = len(definitions)
     limit = config.feeds.item_limit

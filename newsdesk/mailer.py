@@ -11,8 +11,8 @@ from pathlib import Path
 
 from newsdesk.config import SmtpConfig
 from newsdesk.errors import DeliveryError
-from newsdesk.feeds import slugify
 from newsdesk.publish import write_if_changed
+from newsdesk.slugs import slugify
 
 log = logging.getLogger(__name__)
 

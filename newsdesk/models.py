@@ -78,3 +78,21 @@ class Subscriber:
     language: str = "en"
     frequency: str = "daily"  # daily | weekly
     timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomRegion:
+    """An operator's own region, such as "Korean Peninsula" = KP + KR; it gets feeds too."""
+
+    name: str
+    countries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomTopic:
+    """An operator's own topic: phrases per language (or "*") and regular expressions."""
+
+    name: str
+    phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    patterns: tuple[str, ...] = ()
+    threshold: float = 2.0

@@ -58,7 +58,12 @@ class DigestReport:
 
 
 def make_tagger(config: Config) -> Tagger:
-    return Tagger(config.tagging.min_city_population, config.cache_dir)
+    return Tagger(
+        config.tagging.min_city_population,
+        config.cache_dir,
+        custom_regions=config.regions,
+        custom_topics=config.topics,
+    )
 
 
 def ingest(

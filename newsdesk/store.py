@@ -455,9 +455,7 @@ class Store:
                 select(func.count(), func.max(articles_table.c.updated_at))
             ).one()
             next_release = connection.execute(
-                select(func.min(articles_table.c.published)).where(
-                    articles_table.c.published > now
-                )
+                select(func.min(articles_table.c.published)).where(articles_table.c.published > now)
             ).scalar_one()
         return int(count), _stamp(last_change), _stamp(next_release)
 

@@ -9,7 +9,6 @@ from conftest import REPO
 
 from newsdesk import config as config_module
 from newsdesk.cli import cli
-from newsdesk.models import Subscriber
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SAMPLE = (REPO / "newsdesk.toml").read_text(encoding="utf-8")
@@ -26,13 +25,18 @@ def _keys() -> list[tuple[str, str]]:
         for section, cls in config_module._SECTIONS.items()
         for field in dataclasses.fields(cls)
     ]
-    pairs += [("subscribers", field.name) for field in dataclasses.fields(Subscriber)]
+    pairs += [
+        (section, field.name)
+        for section, cls in config_module._ARRAYS.items()
+        for field in dataclasses.fields(cls)
+    ]
     return pairs
 
 
 @pytest.mark.parametrize(("section", "key"), _keys())
 def test_every_config_key_is_in_the_readme_and_the_sample(section: str, key: str) -> None:
-    heading = f"`[[{section}]]`" if section == "subscribers" else f"`[{section}]`"
+    is_array = section in config_module._ARRAYS
+    heading = f"`[[{section}]]`" if is_array else f"`[{section}]`"
     assert heading in README
     table = README[README.index(heading) :]
     assert f"| `{key}` |" in table, f"[{section}] {key} missing from the README table"

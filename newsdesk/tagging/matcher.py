@@ -21,22 +21,25 @@ class Match(Generic[P]):
 
 
 class PhraseMatcher(Generic[P]):
-    """Finds whole-word phrases; a phrase ending in `*` may run on to the end of its word."""
+    """Finds whole-word phrases; a phrase ending in `*` may run on to the end of its word.
+
+    Keys are stored as " phrase " in folded text (punctuation already folded to spaces), so the
+    automaton only reports matches that start and end on word boundaries.
+    """
 
     def __init__(self, phrases: Iterable[tuple[str, P]]) -> None:
         grouped: dict[str, list[P]] = {}
-        prefix: set[str] = set()
         for phrase, payload in phrases:
             is_prefix = phrase.endswith("*")
-            key = fold(phrase.rstrip("*").strip())
-            if not key:
+            words = " ".join(fold(phrase.rstrip("*")).split())
+            if not words:
                 continue
-            if is_prefix:
-                prefix.add(key)
+            key = f" {words}" if is_prefix else f" {words} "
             grouped.setdefault(key, []).append(payload)
         self._automaton = ahocorasick.Automaton()
         for key, payloads in grouped.items():
-            self._automaton.add_word(key, (key in prefix, len(key), tuple(payloads)))
+            is_prefix = not key.endswith(" ")
+            self._automaton.add_word(key, (is_prefix, len(key), tuple(payloads)))
         if grouped:
             self._automaton.make_automaton()
         self.size = len(grouped)
@@ -45,18 +48,18 @@ class PhraseMatcher(Generic[P]):
         """Leftmost-longest, non-overlapping, whole-word matches in already folded text."""
         if self.size == 0:
             return
-        candidates: list[tuple[int, int, tuple[P, ...]]] = []
+        padded = f" {folded} "
         length = len(folded)
-        for end_index, (is_prefix, size, payloads) in self._automaton.iter(folded):
-            start = end_index - size + 1
-            end = end_index + 1
-            if start > 0 and folded[start - 1].isalnum():
-                continue
+        candidates: list[tuple[int, int, tuple[P, ...]]] = []
+        for end_index, (is_prefix, size, payloads) in self._automaton.iter(padded):
+            # In `padded`, the key covers [end_index - size + 1, end_index]; shift by the pad.
+            start = end_index - size + 1  # the leading space's index = the word's index in folded
             if is_prefix:
+                end = end_index  # in folded coordinates, one past the matched prefix
                 while end < length and folded[end].isalnum():
                     end += 1
-            elif end < length and folded[end].isalnum():
-                continue
+            else:
+                end = end_index - 1  # drop the trailing space, then the pad
             candidates.append((start, end, payloads))
         # Longest first at each start, then sweep left to right: "south korea" beats "korea".
         candidates.sort(key=lambda c: (c[0], -(c[1] - c[0])))

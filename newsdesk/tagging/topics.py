@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +26,7 @@ class Cue:
     language: str
     weight: float
     phrase: str
-    context: tuple[str, ...]
+    context: tuple[str, ...]  # folded words; the cue counts only if one of them occurs
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +47,9 @@ class TopicAnalysis:
 
 @dataclass(frozen=True)
 class Lexicon:
-    matcher: PhraseMatcher[Cue]
-    languages: frozenset[str]
-    context_patterns: dict[tuple[str, ...], re.Pattern[str]]
+    matchers: dict[str, PhraseMatcher[Cue]]  # one automaton per language
+    context_matcher: PhraseMatcher[str]  # every context word, found in one pass
+    ancestors: dict[str, tuple[str, ...]]  # topic -> its parents, nearest first
 
 
 @lru_cache(maxsize=1)
@@ -64,42 +63,48 @@ def lexicon() -> Lexicon:
             language=row["lang"],
             weight=float(row["weight"]),
             phrase=row["phrase"].strip(),
-            context=tuple(c.strip() for c in (row.get("context") or "").split("|") if c.strip()),
+            # Folded once here, as the context matcher reports them.
+            context=tuple(
+                fold_words(c) for c in (row.get("context") or "").split("|") if c.strip()
+            ),
         )
         for row in csv.DictReader(rows, delimiter="\t", quoting=csv.QUOTE_NONE)
         if row["code"] in topics()
     ]
-    contexts = {cue.context: _context_pattern(cue.context) for cue in cues if cue.context}
+    by_language: dict[str, list[Cue]] = {}
+    for cue in cues:
+        by_language.setdefault(cue.language, []).append(cue)
+    context_words = {word for cue in cues for word in cue.context}
     return Lexicon(
-        matcher=PhraseMatcher((cue.phrase, cue) for cue in cues),
-        languages=frozenset(cue.language for cue in cues),
-        context_patterns=contexts,
+        matchers={
+            language: PhraseMatcher((cue.phrase, cue) for cue in members)
+            for language, members in by_language.items()
+        },
+        context_matcher=PhraseMatcher((word, word) for word in context_words),
+        ancestors={code: tuple(ancestors(code)) for code in topics()},
     )
 
 
-def _context_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    alternatives = "|".join(re.escape(fold(w)) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+def fold_words(phrase: str) -> str:
+    """A phrase as the context matcher reports it: folded, single-spaced, its `*` kept."""
+    star = "*" if phrase.strip().endswith("*") else ""
+    return " ".join(fold(phrase.strip().rstrip("*")).split()) + star
 
 
 def analyze(zones: Zones, language: str, lex: Lexicon | None = None) -> TopicAnalysis:
     """Every cue found, each topic's score (children rolled into parents), and the topics kept."""
     lex = lex or lexicon()
-    cue_language = language if language in lex.languages else FALLBACK_LANGUAGE
-    folded = fold(zones.text)
+    matcher = lex.matchers.get(language) or lex.matchers[FALLBACK_LANGUAGE]
+    folded = zones.folded
     hits: list[CueHit] = []
     repeats: dict[tuple[str, str], int] = defaultdict(int)
-    context_seen: dict[tuple[str, ...], bool] = {}
-    for match in lex.matcher.find(folded):
+    context_found: set[str] | None = None  # computed on the first cue that needs it
+    for match in matcher.find(folded):
         for cue in match.payloads:
-            if cue.language != cue_language:
-                continue
             if cue.context:
-                if cue.context not in context_seen:
-                    context_seen[cue.context] = bool(
-                        lex.context_patterns[cue.context].search(folded)
-                    )
-                if not context_seen[cue.context]:
+                if context_found is None:
+                    context_found = {m.payloads[0] for m in lex.context_matcher.find(folded)}
+                if not any(word in context_found for word in cue.context):
                     continue
             zone = zones.zone(match.start)
             # The same word repeated adds less each time: ten "match"es are not ten topics' worth.
@@ -110,7 +115,7 @@ def analyze(zones: Zones, language: str, lex: Lexicon | None = None) -> TopicAna
     scores: dict[str, float] = defaultdict(float)
     for hit in hits:
         scores[hit.cue.code] += hit.weight
-        for parent in ancestors(hit.cue.code):
+        for parent in lex.ancestors.get(hit.cue.code, ()):
             scores[parent] += hit.weight
     table = topics()
     top_scores = {c: s for c, s in scores.items() if c in table and not table[c].parent}
@@ -127,16 +132,18 @@ def analyze(zones: Zones, language: str, lex: Lexicon | None = None) -> TopicAna
 def topic_tags(analysis: TopicAnalysis) -> list[Tag]:
     """Topic tags, primary first, each with the words that produced it."""
     table = topics()
-    tags: list[Tag] = []
-    for code in analysis.kept:
-        evidence = tuple(
-            dict.fromkeys(
-                h.surface
-                for h in analysis.hits
-                if h.cue.code == code or code in ancestors(h.cue.code)
-            )
+    lineage = lexicon().ancestors
+    evidence: dict[str, list[str]] = defaultdict(list)
+    for hit in analysis.hits:
+        for code in (hit.cue.code, *lineage.get(hit.cue.code, ())):
+            evidence[code].append(hit.surface)
+    return [
+        Tag(
+            "topic",
+            code,
+            table[code].label("en"),
+            round(analysis.scores[code], 3),
+            tuple(dict.fromkeys(evidence[code])),
         )
-        tags.append(
-            Tag("topic", code, table[code].label("en"), round(analysis.scores[code], 3), evidence)
-        )
-    return tags
+        for code in analysis.kept
+    ]

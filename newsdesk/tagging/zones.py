@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from newsdesk.tagging.folding import fold
+
 ZONE_WEIGHTS = {"title": 3.0, "dateline": 3.0, "lede": 2.0, "body": 1.0}
 
 # "PARIS (Reuters) -", "WASHINGTON, Feb 26 -", "KYIV —", "BAMAKO, 3 mars (AFP) -"
@@ -21,6 +23,7 @@ class Zones:
     """The article as one text, with the offsets where each zone ends."""
 
     text: str
+    folded: str  # `text` folded for matching, computed once for every tagger
     title_end: int
     dateline_end: int
     lede_end: int
@@ -37,11 +40,18 @@ class Zones:
 
 def split_zones(title: str, body: str) -> Zones:
     """Join title and body into one text and mark the zones (title, dateline, lede, body)."""
+    if title and body.startswith(title.rstrip("…").rstrip()):
+        title = ""  # a headline derived from the lede would count the lede twice
     head = f"{title}\n\n"
     dateline = _DATELINE.match(body)
     dateline_end = len(head) + (dateline.end(1) if dateline else 0)
     first_break = body.find("\n\n")
     lede_end = len(head) + (first_break if first_break >= 0 else len(body))
+    text = head + body
     return Zones(
-        text=head + body, title_end=len(title), dateline_end=dateline_end, lede_end=lede_end
+        text=text,
+        folded=fold(text),
+        title_end=len(title),
+        dateline_end=dateline_end,
+        lede_end=lede_end,
     )
