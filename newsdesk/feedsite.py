@@ -23,6 +23,7 @@ from newsdesk import feeds as feedlib
 from newsdesk.catalog import KIND_HEADINGS, KIND_ORDER, FeedDef, define_feeds
 from newsdesk.config import Config
 from newsdesk.manifest import Manifest
+from newsdesk.models import Article
 from newsdesk.publish import Batch
 from newsdesk.store import Store
 
@@ -127,7 +128,7 @@ def build_site(
             stale.append(feed)
 
     wanted_ids = list(dict.fromkeys(i for feed in stale for i in selections[feed.slug]))
-    articles = store.articles_by_ids(wanted_ids)
+    articles = store.feed_articles(wanted_ids)
     cache = feedlib.EntryCache()
     names: list[str] = []  # every file this build stages, written or not
     with Batch() as batch:
@@ -144,8 +145,7 @@ def build_site(
                 ]
         index = _render_index(templates, definitions, selections, keys, config)
         _stage(batch, out, "index.html", index.encode("utf-8"), report)
-        all_ids = selections["all"]
-        updated = keys[all_ids[0]][2] if all_ids and all_ids[0] in keys else now
+        updated = _newest(store, selections["all"], articles, now)
         opml = feedlib.render_opml(definitions, site, updated)
         _stage(batch, out, "feeds.opml", opml, report)
         names += ["index.html", "feeds.opml"]
@@ -165,6 +165,16 @@ def build_site(
     return report
 
 
+def _newest(
+    store: Store, newest_ids: list[str], loaded: Mapping[str, Article], now: datetime
+) -> datetime:
+    """The newest item's date (the OPML's dateModified), or `now` when there is none."""
+    if not newest_ids:
+        return now
+    found = loaded.get(newest_ids[0]) or store.feed_articles(newest_ids[:1]).get(newest_ids[0])
+    return found.published if found is not None else now
+
+
 def _file_names(feed: FeedDef) -> list[str]:
     return [f"{feed.slug}.{extension}" for extension in feedlib.FORMATS.values()]
 
@@ -182,7 +192,7 @@ def _render_index(
     templates: Environment,
     definitions: list[FeedDef],
     selections: Mapping[str, list[str]],
-    keys: Mapping[str, tuple[str, str, datetime]],
+    keys: Mapping[str, tuple[str, str]],
     config: Config,
 ) -> str:
     rows: dict[str, list[dict[str, object]]] = {}

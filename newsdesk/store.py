@@ -23,9 +23,12 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
+    cast,
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     inspect,
@@ -88,6 +91,7 @@ articles_table = Table(
     Index("ix_articles_published", "published", "id"),
     Index("ix_articles_ingested", "ingested_at"),
     Index("ix_articles_language", "language", "published", "id"),
+    Index("ix_articles_updated", "updated_at"),
 )
 
 tags_table = Table(
@@ -142,7 +146,7 @@ def _migration_feeds(connection: Connection) -> None:
             )
         )
     for index in (*tags_table.indexes, *articles_table.indexes):
-        if index.name in ("ix_article_tags_feed", "ix_articles_language"):
+        if index.name in ("ix_article_tags_feed", "ix_articles_language", "ix_articles_updated"):
             index.create(connection, checkfirst=True)
 
 
@@ -364,8 +368,17 @@ class Store:
 
     def tag_counts(self) -> list[TagCount]:
         """How many articles carry each tag."""
+        # The label comes from one row per tag (a correlated lookup on the (kind, code) index):
+        # aggregating labels would read every tag row instead of the covering index alone.
+        other = tags_table.alias("other")
+        label = (
+            select(other.c.label)
+            .where(other.c.kind == tags_table.c.kind, other.c.code == tags_table.c.code)
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
-            select(tags_table.c.kind, tags_table.c.code, func.max(tags_table.c.label), func.count())
+            select(tags_table.c.kind, tags_table.c.code, label, func.count())
             .group_by(tags_table.c.kind, tags_table.c.code)
             .order_by(tags_table.c.kind, tags_table.c.code)
         )
@@ -476,6 +489,16 @@ class Store:
         the general filter.
         """
         single = _single_tag(wanted)
+        places = [
+            (kind, codes)
+            for kind, codes in (
+                ("country", wanted.countries),
+                ("subregion", wanted.subregions),
+                ("region", wanted.regions),
+            )
+            if codes
+        ]
+        query: Any
         if single is not None:
             kind, code = single
             query = (
@@ -487,6 +510,8 @@ class Store:
                 )
                 .order_by(tags_table.c.published.desc(), tags_table.c.article_id.desc())
             )
+        elif (places or wanted.topics) and wanted.ingested_after is None:
+            query = _tag_driven(places or [("topic", wanted.topics)], wanted, now)
         else:
             query = (
                 select(articles_table.c.id)
@@ -496,39 +521,87 @@ class Store:
         with self.engine.connect() as connection:
             return list(connection.execute(query.limit(limit)).scalars())
 
-    def item_keys(self, ids: Sequence[str]) -> dict[str, tuple[str, str, datetime]]:
-        """id -> (a key that changes whenever the stored article does, title, published)."""
-        found: dict[str, tuple[str, str, datetime]] = {}
-        columns = (
-            articles_table.c.id,
-            articles_table.c.title,
-            articles_table.c.published,
-            articles_table.c.fingerprint,
-            articles_table.c.tag_signature,
-            articles_table.c.updated_at,
-        )
+    def item_keys(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """id -> (a key that changes whenever the stored article does, its title)."""
+        a = articles_table.c
+        # updated_at as text: the key only needs to change, and parsing ten thousand
+        # datetimes is most of this query's cost.
+        query = select(a.id, a.title, a.fingerprint, a.tag_signature, cast(a.updated_at, String))
+        found: dict[str, tuple[str, str]] = {}
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
-                rows = connection.execute(
-                    select(*columns).where(articles_table.c.id.in_(ids[start : start + 500]))
-                )
-                for r in rows:
-                    key = f"{r.fingerprint}:{r.tag_signature}:{r.updated_at.isoformat()}"
-                    found[r.id] = (key, r.title, r.published)
+                rows = connection.execute(query.where(a.id.in_(ids[start : start + 500])))
+                for ident, title, fingerprint, signature, updated in rows:
+                    found[ident] = (f"{fingerprint}:{signature}:{updated}", title)
         return found
 
-    def articles_by_ids(self, ids: Sequence[str]) -> dict[str, Article]:
-        """The stored articles with these ids, with their tags."""
+    def feed_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        """The stored articles with these ids, as feeds need them.
+
+        Lean on purpose: no plain-text body and no tag evidence (feeds never show them), and
+        rows unpacked as tuples: a full build reads ten thousand articles and their tags.
+        """
+        a = articles_table.c
+        t = tags_table.c
+        article_query = select(
+            a.id, a.title, a.summary, a.body_html, a.language, a.published, a.url, a.source,
+            a.fingerprint,
+        )  # fmt: skip
         found: dict[str, Article] = {}
         with self.engine.connect() as connection:
             for start in range(0, len(ids), 500):
                 chunk = list(ids[start : start + 500])
-                rows = connection.execute(
-                    select(articles_table).where(articles_table.c.id.in_(chunk))
-                ).all()
-                tags = self._tags_for(connection, chunk)
-                found.update({r.id: _article_from_row(r, tags.get(r.id, ())) for r in rows})
+                tags: dict[str, list[Tag]] = {}
+                tag_rows = connection.execute(
+                    select(t.article_id, t.kind, t.code, t.label, t.score).where(
+                        t.article_id.in_(chunk)
+                    )
+                )
+                for article_id, kind, code, label, score in tag_rows:
+                    tags.setdefault(article_id, []).append(Tag(kind, code, label, score))
+                for row in connection.execute(article_query.where(a.id.in_(chunk))):
+                    ident, title, summary, html, language, published, url, source, print_ = row
+                    mine = tags.get(ident, [])
+                    mine.sort(key=_tag_order)
+                    found[ident] = Article(
+                        ident, title, summary, "", html, language, published, url, source,
+                        print_, tuple(mine),
+                    )  # fmt: skip
         return found
+
+
+def _tag_order(tag: Tag) -> tuple[str, float, str]:
+    return (tag.kind, -tag.score, tag.code)
+
+
+def _tag_driven(
+    drivers: list[tuple[str, tuple[str, ...]]], wanted: ArticleFilter, now: datetime
+) -> Any:
+    """Ids of a combined filter, read from the tag rows of its places (or topics), newest first.
+
+    Walking a few thousand tag rows beats walking the articles by date and testing each.
+    """
+    driver = tags_table.alias("driver")
+    query = select(driver.c.article_id, driver.c.published).where(
+        or_(*(and_(driver.c.kind == kind, driver.c.code.in_(codes)) for kind, codes in drivers)),
+        driver.c.published <= now,
+    )
+    if wanted.topics and drivers[0][0] != "topic":
+        query = query.where(
+            exists().where(
+                tags_table.c.article_id == driver.c.article_id,
+                tags_table.c.kind == "topic",
+                tags_table.c.code.in_(wanted.topics),
+            )
+        )
+    if wanted.languages:
+        query = query.where(
+            exists().where(
+                articles_table.c.id == driver.c.article_id,
+                articles_table.c.language.in_(wanted.languages),
+            )
+        )
+    return query.distinct().order_by(driver.c.published.desc(), driver.c.article_id.desc())
 
 
 def _single_tag(wanted: ArticleFilter) -> tuple[str, str] | None:
