@@ -4,6 +4,8 @@
 
 Regions: micro precision/recall/F1 for countries and for M49 sub-regions.
 Topics: per-topic precision and recall, primary-topic accuracy and macro-F1 (top level).
+Held-out: both, on tests/eval/heldout.jsonl, written without sight of the tagger's data or of
+the other two sets, as a check that the figures above generalise.
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=Path, default=REPO / "tests" / "eval" / "regions.jsonl")
     parser.add_argument("--topics", type=Path, default=REPO / "tests" / "eval" / "topics.jsonl")
+    parser.add_argument(
+        "--heldout",
+        type=Path,
+        default=REPO / "tests" / "eval" / "heldout.jsonl",
+        help="a set written apart from the tagger's data, labelled for both (skipped if absent)",
+    )
     parser.add_argument("--errors", action="store_true", help="list every wrong article")
     args = parser.parse_args()
     tagger = Tagger()
@@ -133,6 +141,14 @@ def main() -> None:
     for code, (p, r, f) in sorted(result["per_topic"].items()):  # type: ignore[attr-defined]
         print(f"    {code} {table[code].label():42s} P {p:.2f}  R {r:.2f}  F1 {f:.2f}")
     print("  most frequent primary confusions (expected, got):", result["confusion"])
+    if args.heldout.exists():
+        heldout = load(args.heldout)
+        print(f"held-out: {len(heldout)} articles (regions and topics)")
+        for name, value in evaluate_regions(tagger, heldout, args.errors).items():
+            print(f"  {name:20s} {value:.3f}")
+        held_topics = evaluate_topics(tagger, heldout, args.errors)
+        print(f"  primary_accuracy     {held_topics['primary_accuracy']:.3f}")
+        print(f"  macro_f1             {held_topics['macro_f1']:.3f}")
 
 
 if __name__ == "__main__":

@@ -81,16 +81,29 @@ def _fail(error: NewsdeskError) -> click.ClickException:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("targets", nargs=-1)
 @click.pass_obj
-def ingest(obj: Context, paths: tuple[Path, ...]) -> None:
-    """Read articles from PATHS (files or folders; default: the seeds folder) into the store."""
+def ingest(obj: Context, targets: tuple[str, ...]) -> None:
+    """Read articles from TARGETS into the store: files, folders, or feed and page URLs.
+
+    Without TARGETS: the seeds folder and every configured source that is due. URLs are
+    fetched once and leave the configuration alone.
+    """
+    urls = [t for t in targets if t.startswith(("http://", "https://"))]
+    paths = [Path(t) for t in targets if t not in urls]
     try:
         config = obj.config
         store = obj.store()
-        report = pipeline.ingest(
-            config, store, pipeline.make_tagger(config), paths or (config.seeds_dir,), obj.now()
-        )
+        tagger = pipeline.make_tagger(config)
+        now = obj.now()
+        if not targets:
+            report = pipeline.ingest_all(config, store, tagger, [config.seeds_dir], now)
+        else:
+            report = pipeline.IngestReport()
+            if paths:
+                report.absorb(pipeline.ingest(config, store, tagger, paths, now))
+            if urls:
+                report.absorb(pipeline.ingest_urls(config, store, tagger, urls, now))
     except NewsdeskError as error:
         raise _fail(error) from None
     _print_ingest(report)
@@ -101,10 +114,15 @@ def ingest(obj: Context, paths: tuple[Path, ...]) -> None:
 def _print_ingest(report: pipeline.IngestReport) -> None:
     for error in report.errors:
         click.echo(f"skipped {error}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning {warning}", err=True)
+    merged = f", {report.merged} merged with a story from another source" if report.merged else ""
     click.echo(
         f"ingest: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-        f"{len(report.errors)} failed"
+        f"{len(report.errors)} failed{merged}"
     )
+    if report.sources:
+        click.echo(f"sources: {report.sources} read, {report.not_modified} not modified")
 
 
 @cli.command()
@@ -159,13 +177,13 @@ def _print_digest(report: pipeline.DigestReport) -> None:
 @cli.command()
 @click.pass_obj
 def run(obj: Context) -> None:
-    """The main job: ingest the seeds folder, build the feeds, then the digests."""
+    """The main job: ingest the seeds folder and due sources, build the feeds, then digests."""
     try:
         config = obj.config
         store = obj.store()
         templates = pipeline.templates_for(config)
         now = obj.now()
-        ingested = pipeline.ingest(
+        ingested = pipeline.ingest_all(
             config, store, pipeline.make_tagger(config), [config.seeds_dir], now
         )
         built = pipeline.build(config, store, templates, now)
@@ -283,6 +301,64 @@ def explain(obj: Context, target: str) -> None:
         click.echo(explain_target(obj.config, target, obj.now()))
     except NewsdeskError as error:
         raise _fail(error) from None
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def sources(ctx: click.Context) -> None:
+    """List the configured and imported sources with their fetch state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
+    try:
+        config = obj.config
+        store = obj.store()
+        now = obj.now()
+        pipeline.web_sources(config, store, now)  # registers new config entries
+        rows = pipeline.source_rows(config, store)
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    if not rows:
+        click.echo("no sources: add [[sources]] to the config or `newsdesk sources import-opml`")
+        return
+    for row in rows:
+        click.echo(f"{row.name}  [{row.origin}, {row.kind or 'kind unknown'}] {row.url}")
+        state = row.state
+        if state is None or state.last_fetch is None:
+            fetched = "never fetched"
+        else:
+            fetched = f"last fetch {_when(state.last_fetch)}: {state.status or '-'}"
+            fetched += f", {state.items} items"
+        enabled = "" if row.enabled else "  (disabled)"
+        click.echo(f"    {fetched}{enabled}")
+        if state is not None and (state.error_count or state.last_error):
+            click.echo(f"    errors: {state.error_count}; last: {state.last_error or '-'}")
+        if state is not None and state.next_fetch is not None and row.enabled:
+            label = "next retry" if state.error_count else "next fetch"
+            click.echo(f"    {label} {_when(state.next_fetch)}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@sources.command("import-opml")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def sources_import_opml(obj: Context, file: Path) -> None:
+    """Add the feeds of a reader's OPML subscription list as sources (kept in the database)."""
+    try:
+        report = pipeline.import_opml(obj.config, obj.store(), file, obj.now())
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    for problem in report.problems:
+        click.echo(f"skipped {problem}", err=True)
+    click.echo(
+        f"import-opml: {len(report.added)} sources added, "
+        f"{len(report.already_known)} already known, {len(report.problems)} skipped"
+    )
+    for name in report.added:
+        click.echo(f"  {name}")
 
 
 @cli.command()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
 from newsdesk.models import CustomRegion, CustomTopic, Subscriber
+from newsdesk.tagging.geography import countries
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -101,6 +102,34 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class FetchConfig:
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 20.0
+    total_timeout_seconds: float = 60.0
+    max_body_bytes: int = 5_000_000
+    max_redirects: int = 5
+    concurrency: int = 16
+    per_host: int = 2
+    max_backoff_hours: float = 24.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One `[[sources]]` entry: a feed URL, a page URL or a local folder."""
+
+    name: str
+    url: str = ""
+    path: str = ""
+    kind: str = ""  # feed | page | folder; "" = detect (a path is a folder, a URL is sniffed)
+    language: str = ""
+    countries: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    fetch_every_minutes: float = 0.0  # 0 = [schedule] ingest_every_minutes
+    full_text: bool = False
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path  # the folder the config file lives in; relative paths start here
     source_name: str  # how errors name the config file
@@ -115,6 +144,8 @@ class Config:
     subscribers: tuple[Subscriber, ...] = ()
     regions: tuple[CustomRegion, ...] = ()
     topics: tuple[CustomTopic, ...] = ()
+    fetch: FetchConfig = field(default_factory=FetchConfig)
+    sources: tuple[SourceConfig, ...] = ()
     custom_feeds: tuple[CustomFeed, ...] = ()
 
     def path(self, relative: str) -> Path:
@@ -157,11 +188,13 @@ _SECTIONS: dict[str, type] = {
     "digest": DigestConfig,
     "smtp": SmtpConfig,
     "schedule": ScheduleConfig,
+    "fetch": FetchConfig,
 }
 
 # Sections that are arrays of tables ([[name]]), each entry one record.
 _ARRAYS: dict[str, type] = {
     "subscribers": Subscriber,
+    "sources": SourceConfig,
     "regions": CustomRegion,
     "topics": CustomTopic,
     "custom_feeds": CustomFeed,
@@ -298,11 +331,56 @@ def _check_values(config: Config) -> None:
         if config.smtp.security not in ("starttls", "ssl", "none"):
             raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
     _check_custom(config)
+    _check_fetch(config.fetch, f"{where}: [fetch]")
+    _check_sources(config.sources, where)
     for index, sub in enumerate(config.subscribers, start=1):
         label = f"{where}: [[subscribers]] #{index}"
         if sub.frequency not in ("daily", "weekly"):
             raise ConfigError(f"{label} frequency must be daily or weekly, got {sub.frequency!r}")
         _check_timezone(sub.timezone, f"{label} timezone")
+
+
+def _check_fetch(fetch: FetchConfig, where: str) -> None:
+    for spec in fields(fetch):
+        value = getattr(fetch, spec.name)
+        if value <= 0:
+            raise ConfigError(f"{where} {spec.name} must be positive, got {value!r}")
+
+
+_SOURCE_KINDS = ("", "feed", "page", "folder")
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+_TOPIC_CODE = re.compile(r"^medtop:\d{8}$")
+
+
+def _check_sources(sources: tuple[SourceConfig, ...], where: str) -> None:
+    seen: set[str] = set()
+    for index, source in enumerate(sources, start=1):
+        label = f"{where}: [[sources]] #{index} ({source.name!r})"
+        if not source.name.strip():
+            raise ConfigError(f"{where}: [[sources]] #{index} name must not be empty")
+        if source.name in seen:
+            raise ConfigError(f"{label} name is used twice; give each source its own name")
+        seen.add(source.name)
+        if bool(source.url) == bool(source.path):
+            raise ConfigError(f"{label} needs exactly one of url (a feed or page) or path")
+        if source.kind not in _SOURCE_KINDS:
+            raise ConfigError(f"{label} kind must be feed, page or folder, got {source.kind!r}")
+        if source.url and not source.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{label} url must be an absolute http(s) URL, got {source.url!r}")
+        if source.url and source.kind == "folder":
+            raise ConfigError(f"{label} kind folder needs path, not url")
+        if source.path and source.kind in ("feed", "page"):
+            raise ConfigError(f"{label} kind {source.kind} needs url, not path")
+        if source.fetch_every_minutes < 0:
+            raise ConfigError(f"{label} fetch_every_minutes must not be negative")
+        for code in source.countries:
+            if not _COUNTRY_CODE.match(code) or code not in countries():
+                raise ConfigError(f"{label} countries: {code!r} is not an ISO alpha-2 code like FR")
+        for code in source.topics:
+            if not _TOPIC_CODE.match(code):
+                raise ConfigError(
+                    f"{label} topics: {code!r} is not an IPTC code like medtop:04000000"
+                )
 
 
 def _check_custom(config: Config) -> None:

@@ -32,7 +32,7 @@ def build_scheduler(config: Config, store: Store) -> BlockingScheduler:
 
     def ingest_and_build() -> None:
         now = _now()
-        report = pipeline.ingest(config, store, tagger, [config.seeds_dir], now)
+        report = pipeline.ingest_all(config, store, tagger, [config.seeds_dir], now)
         if report.added or report.updated or not config.feeds_dir.joinpath("index.html").exists():
             pipeline.build(config, store, templates, now)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -17,10 +18,14 @@ def _identifier(languages: tuple[str, ...]) -> langid.LanguageIdentifier:
     return identifier
 
 
+SAMPLE_CHARS = 1200  # plenty to tell languages apart; identification time grows with length
+_LETTER = re.compile(r"[^\W\d_]")
+
+
 def detect_language(text: str, languages: tuple[str, ...], default: str) -> str:
     """The most likely of `languages` for `text`, or `default` when the text is too short."""
-    sample = text[:4000]
-    if sum(ch.isalpha() for ch in sample) < 20 or not languages:
+    sample = text[:SAMPLE_CHARS]
+    if len(_LETTER.findall(sample, 0, 200)) < 20 or not languages:
         return default
     with _lock:
         code, _probability = _identifier(tuple(sorted(languages))).classify(sample)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
 from jinja2 import Environment
 
 from newsdesk import feedsite, websub
-from newsdesk.config import Config
+from newsdesk.config import Config, SourceConfig
 from newsdesk.digest import (
     LOOKBACK,
     period_key,
@@ -21,11 +21,16 @@ from newsdesk.digest import (
     template_environment,
 )
 from newsdesk.errors import DeliveryError, InputError
+from newsdesk.fetch import Limits
+from newsdesk.harvest import Harvest, WebSource, collect, is_due, next_state
 from newsdesk.mailer import send_smtp, write_outbox
 from newsdesk.models import Article, Subscriber
 from newsdesk.normalize import normalize
+from newsdesk.sources.feeds import source_name_for
 from newsdesk.sources.files import discover, read_file
-from newsdesk.store import Store
+from newsdesk.sources.opml import read_opml
+from newsdesk.store import SourceState, Store
+from newsdesk.tagging.hints import apply_hints
 from newsdesk.tagging.tagger import Tagger
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,21 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[InputError] = field(default_factory=list)
+    merged: int = 0  # stories already stored from another source: linked, not stored twice
+    sources: int = 0  # web sources and folders fetched
+    not_modified: int = 0  # of which answered 304 (nothing new)
+    warnings: list[str] = field(default_factory=list)  # read, but something was forgiven
+
+    def absorb(self, other: IngestReport) -> None:
+        """Add another report's counts to this one."""
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.merged += other.merged
+        self.sources += other.sources
+        self.not_modified += other.not_modified
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
 
 
 @dataclass
@@ -67,7 +87,12 @@ def make_tagger(config: Config) -> Tagger:
 
 
 def ingest(
-    config: Config, store: Store, tagger: Tagger, paths: Iterable[Path], now: datetime
+    config: Config,
+    store: Store,
+    tagger: Tagger,
+    paths: Iterable[Path],
+    now: datetime,
+    source: SourceConfig | None = None,
 ) -> IngestReport:
     """Read, normalize, tag and store every input; a bad input is reported and skipped."""
     report = IngestReport()
@@ -86,16 +111,214 @@ def ingest(
                 report.errors.append(error)
                 log.warning("input_rejected origin=%s reason=%s", error.origin, error.reason)
                 continue
-            articles[article.id] = tagger.tag(article)
-    saved = store.save_articles(list(articles.values()), now)
+            tagged = tagger.tag(article)
+            if source is not None:
+                tagged = apply_hints(tagged, source.name, source.countries, source.topics)
+            articles[article.id] = tagged
+    label = source.name if source is not None else None
+    saved = store.save_stories([(a, label or a.source) for a in articles.values()], now)
     report.added, report.updated, report.unchanged = saved.added, saved.updated, saved.unchanged
+    report.merged = saved.merged
     log.info(
-        "ingest_done added=%d updated=%d unchanged=%d failed=%d",
+        "ingest_done added=%d updated=%d unchanged=%d merged=%d failed=%d",
         saved.added,
         saved.updated,
         saved.unchanged,
+        saved.merged,
         len(report.errors),
     )
+    return report
+
+
+def ingest_all(
+    config: Config, store: Store, tagger: Tagger, paths: Iterable[Path], now: datetime
+) -> IngestReport:
+    """The files and folders in `paths`, then every configured source that is due."""
+    report = ingest(config, store, tagger, paths, now)
+    report.absorb(ingest_sources(config, store, tagger, now))
+    return report
+
+
+def fetch_limits(config: Config) -> Limits:
+    fetch = config.fetch
+    return Limits(
+        connect_timeout=fetch.connect_timeout_seconds,
+        read_timeout=fetch.read_timeout_seconds,
+        total_timeout=fetch.total_timeout_seconds,
+        max_bytes=fetch.max_body_bytes,
+        max_redirects=fetch.max_redirects,
+        concurrency=fetch.concurrency,
+        per_host=fetch.per_host,
+    )
+
+
+def web_sources(config: Config, store: Store, now: datetime) -> list[WebSource]:
+    """The enabled web sources of the config, then those imported from OPML, registered."""
+    default_interval = timedelta(minutes=config.schedule.ingest_every_minutes)
+    found: list[WebSource] = []
+    for entry in config.sources:
+        if not entry.url:
+            continue
+        store.register_source(entry.name, "config", entry.url, entry.kind, "", now)
+        if not entry.enabled:
+            continue
+        minutes = entry.fetch_every_minutes
+        found.append(
+            WebSource(
+                name=entry.name,
+                url=entry.url,
+                kind=entry.kind,
+                language=entry.language or None,
+                countries=entry.countries,
+                topics=entry.topics,
+                interval=timedelta(minutes=minutes) if minutes else default_interval,
+                full_text=entry.full_text,
+            )
+        )
+    configured = {entry.name for entry in config.sources}
+    for state in store.source_states().values():
+        if state.origin == "opml" and state.name not in configured:
+            found.append(
+                WebSource(
+                    name=state.name,
+                    url=state.configured_url,
+                    kind=state.kind,
+                    interval=default_interval,
+                )
+            )
+    return found
+
+
+def ingest_sources(
+    config: Config, store: Store, tagger: Tagger, now: datetime, due_only: bool = True
+) -> IngestReport:
+    """Fetch every due web source and read every due folder source; each records its state."""
+    report = IngestReport()
+    for folder in config.sources:
+        if folder.path and folder.enabled:
+            report.absorb(_ingest_folder(config, store, tagger, folder, now, due_only))
+    sources = web_sources(config, store, now)
+    states = store.source_states()
+    due = [s for s in sources if not due_only or is_due(states.get(s.name), now)]
+    if not due:
+        return report
+    harvests: list[tuple[Harvest, list[Article]]] = []
+    for harvest in collect(due, states, fetch_limits(config)):
+        harvests.append((harvest, _harvest_articles(config, tagger, harvest, now, report)))
+    # Fetches finish in any order; save in config order so the same source always wins a merge.
+    order = {source.name: index for index, source in enumerate(due)}
+    harvests.sort(key=lambda pair: order[pair[0].source.name])
+    stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
+    saved = store.save_stories(stories, now)
+    report.added += saved.added
+    report.updated += saved.updated
+    report.unchanged += saved.unchanged
+    report.merged += saved.merged
+    max_backoff = timedelta(hours=config.fetch.max_backoff_hours)
+    for harvest, articles in harvests:
+        name = harvest.source.name
+        changes = next_state(harvest, states.get(name), len(articles), now, max_backoff)
+        store.update_source(name, changes, now)
+    log.info(
+        "sources_done fetched=%d not_modified=%d added=%d merged=%d failed=%d",
+        report.sources,
+        report.not_modified,
+        saved.added,
+        saved.merged,
+        len(report.errors),
+    )
+    return report
+
+
+def ingest_urls(
+    config: Config, store: Store, tagger: Tagger, urls: Sequence[str], now: datetime
+) -> IngestReport:
+    """Ingest feed or page URLs once, as given on the command line; no source state is kept."""
+    report = IngestReport()
+    names: list[str] = []
+    sources: list[WebSource] = []
+    for url in urls:
+        name = source_name_for(url, names)
+        names.append(name)
+        sources.append(WebSource(name=name, url=url))
+    harvests = [
+        (harvest, _harvest_articles(config, tagger, harvest, now, report))
+        for harvest in collect(sources, {}, fetch_limits(config))
+    ]
+    order = {source.name: index for index, source in enumerate(sources)}
+    harvests.sort(key=lambda pair: order[pair[0].source.name])
+    stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
+    saved = store.save_stories(stories, now)
+    report.added += saved.added
+    report.updated += saved.updated
+    report.unchanged += saved.unchanged
+    report.merged += saved.merged
+    return report
+
+
+def _harvest_articles(
+    config: Config, tagger: Tagger, harvest: Harvest, now: datetime, report: IngestReport
+) -> list[Article]:
+    """Normalize and tag one source's entries; record its error or what was forgiven."""
+    source = harvest.source
+    report.sources += 1
+    if harvest.fetched is not None and harvest.fetched.outcome == "not_modified":
+        report.not_modified += 1
+    if harvest.error:
+        report.errors.append(InputError(f"source {source.name!r} ({source.url})", harvest.error))
+        log.warning("source_failed source=%s error=%s", source.name, harvest.error)
+        return []
+    articles: dict[str, Article] = {}
+    for entry in harvest.entries:
+        try:
+            article = normalize(entry, now, config.ingest.languages, config.ingest.default_language)
+        except InputError as error:
+            harvest.problems.append(f"{error.origin}: {error.reason}")
+            continue
+        tagged = apply_hints(tagger.tag(article), source.name, source.countries, source.topics)
+        articles.setdefault(tagged.id, tagged)
+    for problem in harvest.problems:
+        report.warnings.append(f"source {source.name!r}: {problem}")
+        log.warning("source_problem source=%s problem=%s", source.name, problem)
+    return list(articles.values())
+
+
+def _ingest_folder(
+    config: Config,
+    store: Store,
+    tagger: Tagger,
+    folder: SourceConfig,
+    now: datetime,
+    due_only: bool,
+) -> IngestReport:
+    path = config.path(folder.path)
+    store.register_source(folder.name, "config", str(folder.path), "folder", "", now)
+    state = store.source_states().get(folder.name)
+    if due_only and not is_due(state, now):
+        return IngestReport()
+    report = ingest(config, store, tagger, [path], now, source=folder)
+    report.sources = 1
+    minutes = folder.fetch_every_minutes or config.schedule.ingest_every_minutes
+    failed = not path.is_dir()
+    store.update_source(
+        folder.name,
+        {
+            "last_fetch": now,
+            "kind": "folder",
+            "status": "error" if failed else ("warning" if report.errors else "ok"),
+            "items": report.added + report.updated + report.unchanged + report.merged,
+            "error_count": (state.error_count + 1 if state and failed else 0),
+            "last_error": f"folder {path} not found"
+            if failed
+            else "; ".join(str(e) for e in report.errors[:5])[:2000],
+            "next_fetch": now + timedelta(minutes=minutes),
+        },
+        now,
+    )
+    if failed:
+        report.errors.append(
+            InputError(f"source {folder.name!r}", f"folder {path} not found; fix its path")
+        )
     return report
 
 
@@ -191,3 +414,78 @@ def digest(
 
 def templates_for(config: Config) -> Environment:
     return template_environment(config.templates_dir)
+
+
+@dataclass
+class OpmlReport:
+    added: list[str] = field(default_factory=list)
+    already_known: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def import_opml(config: Config, store: Store, path: Path, now: datetime) -> OpmlReport:
+    """Add the feeds of an OPML subscription list as sources (kept in the database)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(str(path), f"cannot read file: {error.strerror}") from None
+    subscriptions, problems = read_opml(data, str(path))
+    report = OpmlReport(problems=problems)
+    states = store.source_states()
+    names = {*states, *(entry.name for entry in config.sources)}
+    urls = {s.configured_url for s in states.values()} | {s.url for s in states.values()}
+    urls |= {entry.url for entry in config.sources if entry.url}
+    for subscription in subscriptions:
+        if subscription.url in urls:
+            report.already_known.append(subscription.url)
+            continue
+        name = source_name_for(subscription.url, names) if subscription.name in names else None
+        name = name or subscription.name
+        store.register_source(name, "opml", subscription.url, "feed", subscription.title, now)
+        names.add(name)
+        urls.add(subscription.url)
+        report.added.append(name)
+    log.info(
+        "opml_imported file=%s added=%d known=%d problems=%d",
+        path.name,
+        len(report.added),
+        len(report.already_known),
+        len(report.problems),
+    )
+    return report
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One line of `newsdesk sources`: what the source is, and its state if it has one."""
+
+    name: str
+    origin: str
+    kind: str
+    url: str
+    enabled: bool
+    state: SourceState | None
+
+
+def source_rows(config: Config, store: Store) -> list[SourceRow]:
+    """Configured sources in config order, then imported ones by name."""
+    states = store.source_states()
+    rows: list[SourceRow] = []
+    for entry in config.sources:
+        state = states.get(entry.name)
+        rows.append(
+            SourceRow(
+                name=entry.name,
+                origin="config",
+                kind=(state.kind if state and state.kind else entry.kind)
+                or ("folder" if entry.path else ""),
+                url=(state.url if state and entry.url else "") or entry.url or entry.path,
+                enabled=entry.enabled and (state is None or state.enabled),
+                state=state,
+            )
+        )
+    configured = {entry.name for entry in config.sources}
+    for state in states.values():
+        if state.origin == "opml" and state.name not in configured:
+            rows.append(SourceRow(state.name, "opml", state.kind, state.url, state.enabled, state))
+    return rows

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -42,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsdesk.errors import StoreError
 from newsdesk.models import Article, Tag
+from newsdesk.urls import canonical_url, is_web_url
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,74 @@ def _migration_1(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
+sources_table = Table(
+    "sources",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("origin", String(16), nullable=False),  # config | opml
+    Column("configured_url", Text, nullable=False),  # as written in the config or OPML file
+    Column("url", Text, nullable=False),  # what is fetched; a 301/308 moves it
+    Column("kind", String(16), nullable=False, default=""),  # feed | page | folder | "" unknown
+    Column("title", Text, nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),  # false once a 410 says gone
+    Column("etag", Text, nullable=True),
+    Column("last_modified", Text, nullable=True),
+    Column("last_fetch", UTCDateTime, nullable=True),
+    Column("status", String(32), nullable=False, default=""),
+    Column("http_status", Integer, nullable=True),
+    Column("items", Integer, nullable=False, default=0),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("next_fetch", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+article_sources_table = Table(
+    "article_sources",
+    metadata,
+    Column(
+        "article_id", String(32), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("source", String(200), primary_key=True),
+    Column("url", Text, nullable=False),  # canonical URL of the story at this source, or ""
+    Column("fingerprint", String(64), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Index("ix_article_sources_url", "url"),
+    Index("ix_article_sources_fingerprint", "fingerprint"),
+)
+
+
+def _migration_sources(connection: Connection) -> None:
+    """Web sources with their fetch state, and which sources carried each story."""
+    sources_table.create(connection, checkfirst=True)
+    if not inspect(connection).has_table("article_sources"):
+        article_sources_table.create(connection)
+        # Stories stored before this migration count as seen at their own source.
+        rows = connection.execute(
+            select(
+                articles_table.c.id,
+                articles_table.c.source,
+                articles_table.c.url,
+                articles_table.c.fingerprint,
+                articles_table.c.ingested_at,
+            )
+        ).all()
+        if rows:
+            connection.execute(
+                insert(article_sources_table),
+                [
+                    {
+                        "article_id": r.id,
+                        "source": r.source,
+                        "url": canonical_url(r.url) if is_web_url(r.url) else "",
+                        "fingerprint": r.fingerprint,
+                        "first_seen": r.ingested_at,
+                    }
+                    for r in rows
+                ],
+            )
+
+
 def _migration_feeds(connection: Connection) -> None:
     """article_tags.published (backfilled) and the indexes that make feed queries ranges."""
     columns = {c["name"] for c in inspect(connection).get_columns("article_tags")}
@@ -151,7 +221,11 @@ def _migration_feeds(connection: Connection) -> None:
 
 
 # Append-only: each function moves the schema from version N to N+1.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_feeds]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migration_1,
+    _migration_sources,
+    _migration_feeds,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -172,6 +246,40 @@ class SaveResult:
     added: int
     updated: int
     unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoryResult:
+    added: int
+    updated: int
+    unchanged: int
+    merged: int  # the same story already stored from another source: linked, not stored again
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source's row in the `sources` table: where it is fetched from and how that went."""
+
+    name: str
+    origin: str
+    configured_url: str
+    url: str
+    kind: str
+    title: str
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    last_fetch: datetime | None
+    status: str
+    http_status: int | None
+    items: int
+    error_count: int
+    last_error: str
+    next_fetch: datetime | None
+
+
+# Texts shorter than this are too thin for "same fingerprint" to mean "same story".
+MIN_FINGERPRINT_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,37 +361,41 @@ class Store:
 
     def save_articles(self, articles: Sequence[Article], now: datetime) -> SaveResult:
         """Insert new articles, update changed ones (same id), leave identical ones alone."""
-        added = updated = unchanged = 0
         with self.engine.begin() as connection:
-            existing = self._existing_signatures(connection, [a.id for a in articles])
-            for article in articles:
-                signature = tag_signature(article.tags)
-                row = _article_row(article, signature)
-                previous = existing.get(article.id)
-                if previous is None:
-                    connection.execute(
-                        insert(articles_table).values(**row, ingested_at=now, updated_at=now)
-                    )
-                    added += 1
-                elif previous != (article.fingerprint, signature):
-                    connection.execute(
-                        update(articles_table)
-                        .where(articles_table.c.id == article.id)
-                        .values(**row, updated_at=now)
-                    )
-                    connection.execute(
-                        delete(tags_table).where(tags_table.c.article_id == article.id)
-                    )
-                    updated += 1
-                else:
-                    unchanged += 1
-                    continue
-                existing[article.id] = (article.fingerprint, signature)
-                if article.tags:
-                    connection.execute(
-                        insert(tags_table),
-                        [_tag_row(article.id, t, article.published) for t in article.tags],
-                    )
+            return self._save_articles(connection, articles, now)
+
+    def _save_articles(
+        self, connection: Connection, articles: Sequence[Article], now: datetime
+    ) -> SaveResult:
+        added = updated = unchanged = 0
+        existing = self._existing_signatures(connection, [a.id for a in articles])
+        # New rows go in as one executemany each (articles, then tags): far fewer round trips.
+        new_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        for article in articles:
+            signature = tag_signature(article.tags)
+            row = _article_row(article, signature)
+            previous = existing.get(article.id)
+            if previous is None:
+                new_rows.append({**row, "ingested_at": now, "updated_at": now})
+                added += 1
+            elif previous != (article.fingerprint, signature):
+                connection.execute(
+                    update(articles_table)
+                    .where(articles_table.c.id == article.id)
+                    .values(**row, updated_at=now)
+                )
+                connection.execute(delete(tags_table).where(tags_table.c.article_id == article.id))
+                updated += 1
+            else:
+                unchanged += 1
+                continue
+            existing[article.id] = (article.fingerprint, signature)
+            tag_rows.extend(_tag_row(article.id, t, article.published) for t in article.tags)
+        if new_rows:
+            connection.execute(insert(articles_table), new_rows)
+        if tag_rows:
+            connection.execute(insert(tags_table), tag_rows)
         return SaveResult(added=added, updated=updated, unchanged=unchanged)
 
     def _existing_signatures(
@@ -570,8 +682,195 @@ class Store:
         return found
 
 
-def _tag_order(tag: Tag) -> tuple[str, float, str]:
-    return (tag.kind, -tag.score, tag.code)
+    # Stories and their sources -------------------------------------------------------------
+
+    def save_stories(self, stories: Sequence[tuple[Article, str]], now: datetime) -> StoryResult:
+        """Save (article, source name) pairs, storing each story once.
+
+        A story already stored under another id (same canonical URL, or the same text by
+        fingerprint) is not stored again: the new source is linked to the stored article.
+        """
+        with self.engine.begin() as connection:
+            keys = [_story_keys(article) for article, _ in stories]
+            known_ids = set(self._existing_signatures(connection, [a.id for a, _ in stories]))
+            by_url = self._story_lookup(
+                connection, article_sources_table.c.url, {u for u, _ in keys if u}
+            )
+            by_print = self._story_lookup(
+                connection, article_sources_table.c.fingerprint, {f for _, f in keys if f}
+            )
+            chosen: dict[str, Article] = {}
+            links: dict[tuple[str, str], tuple[str, str]] = {}
+            merged = 0
+            for (article, source), (url, printed) in zip(stories, keys, strict=True):
+                if article.id in known_ids or article.id in chosen:
+                    target = article.id
+                else:
+                    target = by_url.get(url, "") or by_print.get(printed, "") or article.id
+                if target == article.id:
+                    chosen.setdefault(article.id, article)
+                else:
+                    merged += 1
+                    log.debug("story_merged id=%s into=%s source=%s", article.id, target, source)
+                if url:
+                    by_url.setdefault(url, target)
+                if printed:
+                    by_print.setdefault(printed, target)
+                links.setdefault((target, source), (url, article.fingerprint))
+            saved = self._save_articles(connection, list(chosen.values()), now)
+            self._link_sources(connection, links, now)
+        return StoryResult(saved.added, saved.updated, saved.unchanged, merged)
+
+    def _story_lookup(
+        self, connection: Connection, column: Any, values: set[str]
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 500):
+            rows = connection.execute(
+                select(column, article_sources_table.c.article_id)
+                .where(column.in_(ordered[start : start + 500]))
+                .order_by(article_sources_table.c.first_seen, article_sources_table.c.article_id)
+            )
+            for value, article_id in rows:
+                found.setdefault(value, article_id)
+        return found
+
+    def _link_sources(
+        self,
+        connection: Connection,
+        links: dict[tuple[str, str], tuple[str, str]],
+        now: datetime,
+    ) -> None:
+        ids = sorted({article_id for article_id, _ in links})
+        present: set[tuple[str, str]] = set()
+        for start in range(0, len(ids), 500):
+            rows = connection.execute(
+                select(article_sources_table.c.article_id, article_sources_table.c.source).where(
+                    article_sources_table.c.article_id.in_(ids[start : start + 500])
+                )
+            )
+            present.update((r.article_id, r.source) for r in rows)
+        missing = [
+            {
+                "article_id": article_id,
+                "source": source,
+                "url": url,
+                "fingerprint": printed,
+                "first_seen": now,
+            }
+            for (article_id, source), (url, printed) in links.items()
+            if (article_id, source) not in present
+        ]
+        if missing:
+            connection.execute(insert(article_sources_table), missing)
+
+    def article_sources(self, article_id: str) -> list[str]:
+        """The names of every source that carried this story, first seen first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(article_sources_table.c.source)
+                .where(article_sources_table.c.article_id == article_id)
+                .order_by(article_sources_table.c.first_seen, article_sources_table.c.source)
+            )
+            return [r.source for r in rows]
+
+    # Sources ----------------------------------------------------------------------------
+
+    def source_states(self) -> dict[str, SourceState]:
+        """Every known source by name."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(sources_table).order_by(sources_table.c.name))
+            return {r.name: _source_from_row(r) for r in rows}
+
+    def register_source(
+        self, name: str, origin: str, url: str, kind: str, title: str, now: datetime
+    ) -> bool:
+        """Make sure a source has a row; an edited URL resets its fetch state. True if new."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(sources_table).where(sources_table.c.name == name)
+            ).first()
+            if row is None:
+                connection.execute(
+                    insert(sources_table).values(
+                        name=name,
+                        origin=origin,
+                        configured_url=url,
+                        url=url,
+                        kind=kind,
+                        title=title,
+                        enabled=True,
+                        status="",
+                        items=0,
+                        error_count=0,
+                        last_error="",
+                        updated_at=now,
+                    )
+                )
+                return True
+            changes: dict[str, Any] = {}
+            if row.configured_url != url:
+                changes.update(
+                    configured_url=url,
+                    url=url,
+                    kind=kind,
+                    enabled=True,
+                    etag=None,
+                    last_modified=None,
+                    status="",
+                    http_status=None,
+                    error_count=0,
+                    last_error="",
+                    next_fetch=None,
+                )
+            elif kind and row.kind != kind:
+                changes["kind"] = kind
+            if row.origin != origin:
+                changes["origin"] = origin
+            if changes:
+                connection.execute(
+                    update(sources_table)
+                    .where(sources_table.c.name == name)
+                    .values(**changes, updated_at=now)
+                )
+            return False
+
+    def update_source(self, name: str, changes: dict[str, Any], now: datetime) -> None:
+        """Record the outcome of a fetch (or any state change) for one source."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(sources_table)
+                .where(sources_table.c.name == name)
+                .values(**changes, updated_at=now)
+            )
+
+
+def _story_keys(article: Article) -> tuple[str, str]:
+    url = canonical_url(article.url) if is_web_url(article.url) else ""
+    printed = article.fingerprint if len(article.body_text) >= MIN_FINGERPRINT_CHARS else ""
+    return url, printed
+
+
+def _source_from_row(row: Any) -> SourceState:
+    return SourceState(
+        name=row.name,
+        origin=row.origin,
+        configured_url=row.configured_url,
+        url=row.url,
+        kind=row.kind,
+        title=row.title,
+        enabled=bool(row.enabled),
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_fetch=row.last_fetch,
+        status=row.status,
+        http_status=row.http_status,
+        items=row.items,
+        error_count=row.error_count,
+        last_error=row.last_error,
+        next_fetch=row.next_fetch,
+    )
 
 
 def _tag_driven(
@@ -602,6 +901,10 @@ def _tag_driven(
             )
         )
     return query.distinct().order_by(driver.c.published.desc(), driver.c.article_id.desc())
+
+
+def _tag_order(tag: Tag) -> tuple[str, float, str]:
+    return (tag.kind, -tag.score, tag.code)
 
 
 def _single_tag(wanted: ArticleFilter) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from webserver import web  # noqa: F401  (the loopback HTTP server fixture of the web tests)
 
 from newsdesk.cli import cli
 

@@ -42,23 +42,3 @@ def countries() -> dict[str, Country]:
             )
             for row in csv.DictReader(handle)
         }
-
-
-@lru_cache(maxsize=1)
-def subregion_members() -> dict[str, frozenset[str]]:
-    """Sub-region name -> the countries in it."""
-    members: dict[str, set[str]] = {}
-    for country in countries().values():
-        if country.subregion:
-            members.setdefault(country.subregion, set()).add(country.iso2)
-    return {name: frozenset(codes) for name, codes in members.items()}
-
-
-@lru_cache(maxsize=1)
-def region_members() -> dict[str, frozenset[str]]:
-    """Region name -> the countries in it."""
-    members: dict[str, set[str]] = {}
-    for country in countries().values():
-        if country.region:
-            members.setdefault(country.region, set()).add(country.iso2)
-    return {name: frozenset(codes) for name, codes in members.items()}
