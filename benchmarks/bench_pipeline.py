@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from newsdesk import pipeline  # noqa: E402
 from newsdesk.config import load_config  # noqa: E402
-from newsdesk.digest import render_digest  # noqa: E402
+from newsdesk.digest import render_digest, settings_from_config  # noqa: E402
 from newsdesk.models import Subscriber  # noqa: E402
 from newsdesk.store import ArticleFilter, Store  # noqa: E402
 
@@ -144,19 +144,11 @@ def main() -> None:
 
         subscriber = Subscriber(email="bench@example.org", name="Bench", language="fr")
         articles = store.articles(ArticleFilter(), limit=30)
+        settings = settings_from_config(config, b"bench-secret-0123456789")
         started = time.perf_counter()
         renders = 200
         for _ in range(renders):
-            render_digest(
-                articles,
-                subscriber,
-                templates,
-                sender="b <b@example.org>",
-                site_title="newsdesk",
-                feeds_url="https://bench.example/",
-                max_articles=30,
-                now=NOW,
-            )
+            render_digest(articles, subscriber, templates, settings, NOW)
         digest_seconds = (time.perf_counter() - started) / renders
 
         mean_chars = statistics.mean(len(a.body_text) for a in sample)

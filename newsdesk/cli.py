@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -18,6 +19,8 @@ from newsdesk.dates import parse_datetime
 from newsdesk.errors import NewsdeskError
 from newsdesk.logs import setup_logging
 from newsdesk.store import Store
+
+FC = TypeVar("FC", bound=Callable[..., Any] | click.Command)
 
 
 @dataclass
@@ -144,17 +147,27 @@ def _print_build(report: pipeline.BuildReport) -> None:
     )
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def digest(ctx: click.Context) -> None:
+    """Send each subscriber's digest (or write it to the outbox) for the current period.
+
+    `newsdesk digest` alone is `newsdesk digest send`.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(digest_send)
+
+
+@digest.command("send")
 @click.pass_obj
-def digest(obj: Context) -> None:
-    """Send each subscriber's digest (or write it to the outbox) for the current period."""
+def digest_send(obj: Context) -> None:
+    """Deliver the current period's digests: once per subscriber and period."""
     try:
         config = obj.config
         store = obj.store()
-        subscribers = pipeline.load_subscribers(config, store)
-        report = pipeline.digest(
-            config, store, pipeline.templates_for(config), subscribers, obj.now()
-        )
+        now = obj.now()
+        subscribers = pipeline.load_subscribers(config, store, now)
+        report = pipeline.digest(config, store, pipeline.templates_for(config), subscribers, now)
     except NewsdeskError as error:
         raise _fail(error) from None
     _print_digest(report)
@@ -168,6 +181,7 @@ def _print_digest(report: pipeline.DigestReport) -> None:
     click.echo(
         f"digest: {len(report.delivered)} delivered, "
         f"{report.already_sent} already sent this period, "
+        f"{report.failed_before} refused earlier this period, "
         f"{report.nothing_new} with nothing new, {len(report.errors)} failed"
     )
     for where in report.delivered:
@@ -187,7 +201,7 @@ def run(obj: Context) -> None:
             config, store, pipeline.make_tagger(config), [config.seeds_dir], now
         )
         built = pipeline.build(config, store, templates, now)
-        subscribers = pipeline.load_subscribers(config, store)
+        subscribers = pipeline.load_subscribers(config, store, now)
         digested = pipeline.digest(config, store, templates, subscribers, now)
     except NewsdeskError as error:
         raise _fail(error) from None
@@ -361,20 +375,210 @@ def sources_import_opml(obj: Context, file: Path) -> None:
         click.echo(f"  {name}")
 
 
+@digest.command("preview")
+@click.argument("email")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the files (default: the outbox folder).",
+)
+@click.pass_obj
+def digest_preview(obj: Context, email: str, out_dir: Path | None) -> None:
+    """Render EMAIL's digest to an .html and a .txt file without sending it; print the paths."""
+    from newsdesk.preview import write_preview
+
+    try:
+        config = obj.config
+        store = obj.store()
+        now = obj.now()
+        pipeline.load_subscribers(config, store, now)
+        result = write_preview(config, store, email, out_dir or config.outbox_dir, now)
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    if result.note:
+        click.echo(result.note, err=True)
+    click.echo(str(result.html_path))
+    click.echo(str(result.text_path))
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage the subscribers kept in the database."""
+
+
+def _list_option(name: str, what: str) -> Callable[[FC], FC]:
+    return click.option(name, default="", help=f"{what}, separated by commas.")
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="Used in the greeting.")
+@_list_option("--regions", "M49 region or sub-region names or codes (Europe, Eastern Asia)")
+@_list_option("--countries", "ISO 3166-1 alpha-2 codes (FR, JP)")
+@_list_option("--topics", "IPTC Media Topic codes (medtop:15000000)")
+@click.option("--language", type=click.Choice(["en", "fr"]), default="en", show_default=True)
+@click.option(
+    "--frequency", type=click.Choice(["daily", "weekly"]), default="daily", show_default=True
+)
+@click.option("--time", "send_time", default="07:00", show_default=True, help="HH:MM to send at.")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.pass_obj
+def subscribers_add(
+    obj: Context,
+    email: str,
+    name: str,
+    regions: str,
+    countries: str,
+    topics: str,
+    language: str,
+    frequency: str,
+    send_time: str,
+    timezone: str,
+) -> None:
+    """Add a subscriber, or update one (and subscribe them again if they had left)."""
+    from newsdesk.subscribers import SubscriberInvalid, make_subscriber, split_list
+
+    try:
+        subscriber = make_subscriber(
+            email,
+            name=name,
+            regions=split_list(regions),
+            countries=split_list(countries),
+            topics=split_list(topics),
+            language=language,
+            frequency=frequency,
+            time=send_time,
+            timezone=timezone,
+            custom_regions=[region.name for region in obj.config.regions],
+        )
+    except SubscriberInvalid as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        result = obj.store().upsert_subscriber(subscriber, "cli", obj.now(), status="active")
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    click.echo(f"{result} {subscriber.email}")
+
+
+@subscribers.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include unsubscribed and bounced ones.")
+@click.pass_obj
+def subscribers_list(obj: Context, show_all: bool) -> None:
+    """List subscribers, one a line: address, status, language, frequency, time, filters."""
+    try:
+        records = obj.store().subscriber_records(None if show_all else "active")
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    for record in records:
+        sub = record.subscriber
+        wants = " ".join(
+            f"{label}={','.join(values)}"
+            for label, values in (
+                ("regions", sub.regions),
+                ("countries", sub.countries),
+                ("topics", sub.topics),
+            )
+            if values
+        )
+        failures = f" failures={record.permanent_failures}" if record.permanent_failures else ""
+        click.echo(
+            f"{sub.email}\t{record.status}\t{sub.language}\t{sub.frequency}\t{sub.time} "
+            f"{sub.timezone}\t{sub.name}\t{wants or 'everything'}{failures}"
+        )
+    click.echo(f"{len(records)} subscribers", err=True)
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@click.pass_obj
+def subscribers_remove(obj: Context, email: str) -> None:
+    """Delete a subscriber (their delivery history stays in the ledger)."""
+    try:
+        config = obj.config
+        removed = obj.store().remove_subscriber(email.strip())
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    if not removed:
+        raise click.ClickException(f"no subscriber {email!r}; see `newsdesk subscribers list`")
+    click.echo(f"removed {email.strip().lower()}")
+    if any(s.email.lower() == email.strip().lower() for s in config.subscribers):
+        click.echo(
+            f"note: {email} is in {config.source_name} [[subscribers]] and comes back on the "
+            "next run; remove it there too",
+            err=True,
+        )
+
+
+@subscribers.command("import")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_obj
+def subscribers_import(obj: Context, csv_file: Path) -> None:
+    """Add or update subscribers from a CSV file (header: email,name,regions,...).
+
+    A bad row is reported with its line number and skipped; the others go in. An import
+    never resubscribes someone who unsubscribed.
+    """
+    from newsdesk.subscribers import read_csv
+
+    try:
+        custom_regions = [region.name for region in obj.config.regions]
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    parsed = read_csv(csv_file, custom_regions)
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    try:
+        store = obj.store()
+        now = obj.now()
+        for subscriber, status in parsed.rows:
+            existing = store.subscriber_record(subscriber.email)
+            result = store.upsert_subscriber(
+                subscriber, "import", now, status=status if existing is None else None
+            )
+            counts[result] += 1
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    for message in parsed.errors:
+        click.echo(message, err=True)
+    click.echo(
+        f"import: {counts['added']} added, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {len(parsed.errors)} failed"
+    )
+    if parsed.errors:
+        sys.exit(1)
+
+
+@subscribers.command("export")
+@click.argument("csv_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_obj
+def subscribers_export(obj: Context, csv_file: Path) -> None:
+    """Write every subscriber (with their status) to a CSV file that `import` reads back."""
+    from newsdesk.publish import write_if_changed
+    from newsdesk.subscribers import csv_text
+
+    try:
+        records = obj.store().subscriber_records(None)
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    text = csv_text((r.subscriber, r.status) for r in records)
+    write_if_changed(csv_file, text.encode("utf-8"))
+    click.echo(f"exported {len(records)} subscribers to {csv_file}")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_obj
 def serve(obj: Context, host: str, port: int) -> None:
-    """Serve the feeds folder over HTTP (ETag, Last-Modified, 304, gzip) until Ctrl-C."""
-    from newsdesk import server
+    """Serve the feeds folder (ETag, Last-Modified, 304, gzip) and the unsubscribe page."""
+    from newsdesk import server, unsubscribe
 
     try:
         config = obj.config
     except NewsdeskError as error:
         raise _fail(error) from None
     click.echo(f"serving {config.feeds_dir} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-    server.serve(config, host, port)
+    server.serve(config, host, port, extra_routes=unsubscribe.routes(config))
 
 
 def main(args: list[str] | None = None, prog_name: str | None = None) -> None:

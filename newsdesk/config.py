@@ -14,14 +14,17 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsdesk.errors import ConfigError
 from newsdesk.models import CustomRegion, CustomTopic, Subscriber
+from newsdesk.subscribers import address_problem
 from newsdesk.tagging.geography import countries
 
 DEFAULT_CONFIG_NAME = "newsdesk.toml"
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -81,6 +84,15 @@ class TaggingConfig:
 class DigestConfig:
     sender: str = "newsdesk <digest@localhost>"
     max_articles: int = 40
+    max_html_bytes: int = 100_000  # Gmail clips larger messages, hiding the unsubscribe link
+    unsubscribe_url: str = "http://localhost:8080/unsubscribe"
+    unsubscribe_mailto: str = ""  # "" = unsubscribe@ the sender's domain
+    list_id: str = ""  # "" = digest.<the sender's domain>
+    secret_env: str = "NEWSDESK_UNSUBSCRIBE_SECRET"
+    max_permanent_failures: int = 3
+    dkim_key_file: str = ""  # "" = no DKIM signature
+    dkim_selector: str = "newsdesk"
+    dkim_domain: str = ""  # "" = the sender's domain
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class SmtpConfig:
     username: str = ""
     password_env: str = "NEWSDESK_SMTP_PASSWORD"
     timeout_seconds: float = 30.0
+    retries: int = 3
+    retry_backoff_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -330,6 +344,9 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"{where}: [smtp] host: required when [smtp] is present")
         if config.smtp.security not in ("starttls", "ssl", "none"):
             raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
+        if config.smtp.retries < 0 or config.smtp.retry_backoff_seconds < 0:
+            raise ConfigError(f"{where}: [smtp] retries and retry_backoff_seconds must be >= 0")
+    _check_digest(config.digest, f"{where}: [digest]")
     _check_custom(config)
     _check_fetch(config.fetch, f"{where}: [fetch]")
     _check_sources(config.sources, where)
@@ -338,6 +355,32 @@ def _check_values(config: Config) -> None:
         if sub.frequency not in ("daily", "weekly"):
             raise ConfigError(f"{label} frequency must be daily or weekly, got {sub.frequency!r}")
         _check_timezone(sub.timezone, f"{label} timezone")
+        if not _TIME_RE.match(sub.time):
+            raise ConfigError(f"{label} time must be HH:MM, got {sub.time!r}")
+        problem = address_problem(sub.email)
+        if problem:
+            raise ConfigError(f"{label} email {sub.email!r}: {problem}")
+
+
+def _check_digest(digest: DigestConfig, where: str) -> None:
+    if digest.max_articles <= 0 or digest.max_html_bytes < 20_000:
+        raise ConfigError(f"{where} max_articles must be positive and max_html_bytes >= 20000")
+    if digest.max_permanent_failures <= 0:
+        raise ConfigError(f"{where} max_permanent_failures must be positive")
+    url = urlsplit(digest.unsubscribe_url)
+    # RFC 8058 one-click needs https; plain http is only tolerated for a server on this machine.
+    if (
+        not (url.scheme == "https" or (url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS))
+        or not url.hostname
+    ):
+        raise ConfigError(
+            f"{where} unsubscribe_url must be an https:// URL (http only for localhost), "
+            f"got {digest.unsubscribe_url!r}"
+        )
+    if digest.unsubscribe_mailto and address_problem(digest.unsubscribe_mailto):
+        raise ConfigError(
+            f"{where} unsubscribe_mailto must be an address such as unsubscribe@example.org"
+        )
 
 
 def _check_fetch(fetch: FetchConfig, where: str) -> None:

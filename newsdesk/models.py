@@ -78,6 +78,7 @@ class Subscriber:
     language: str = "en"
     frequency: str = "daily"  # daily | weekly
     timezone: str = "UTC"
+    time: str = "07:00"  # HH:MM in `timezone`: when the daemon sends this subscriber's digest
 
 
 @dataclass(frozen=True, slots=True)

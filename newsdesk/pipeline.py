@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urljoin
 
 from jinja2 import Environment
 
@@ -15,23 +17,28 @@ from newsdesk import feedsite, websub
 from newsdesk.config import Config, SourceConfig
 from newsdesk.digest import (
     LOOKBACK,
+    DigestSettings,
     period_key,
     render_digest,
+    settings_from_config,
     subscriber_filter,
     template_environment,
 )
 from newsdesk.errors import DeliveryError, InputError
 from newsdesk.fetch import Limits
 from newsdesk.harvest import Harvest, WebSource, collect, is_due, next_state
-from newsdesk.mailer import send_smtp, write_outbox
+from newsdesk.mailer import Outbox, Outcome, SmtpBatch, outbox_path
 from newsdesk.models import Article, Subscriber
 from newsdesk.normalize import normalize
+from newsdesk.signing import signer_from_config
 from newsdesk.sources.feeds import source_name_for
 from newsdesk.sources.files import discover, read_file
 from newsdesk.sources.opml import read_opml
 from newsdesk.store import SourceState, Store
+from newsdesk.subscribers import SubscriberInvalid, make_subscriber
 from newsdesk.tagging.hints import apply_hints
 from newsdesk.tagging.tagger import Tagger
+from newsdesk.tokens import unsubscribe_secret
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,7 @@ class BuildReport:
 class DigestReport:
     delivered: list[str] = field(default_factory=list)  # outbox paths or "smtp:<address>"
     already_sent: int = 0
+    failed_before: int = 0
     nothing_new: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -338,10 +346,102 @@ def build(config: Config, store: Store, templates: Environment, now: datetime) -
     return report
 
 
-def load_subscribers(config: Config, store: Store) -> list[Subscriber]:
-    """Everyone who gets a digest: the subscribers declared in the config."""
-    del store  # the database will hold subscribers too; config ones are the seed list
-    return list(config.subscribers)
+def load_subscribers(config: Config, store: Store, now: datetime | None = None) -> list[Subscriber]:
+    """Everyone who gets a digest: the database's active subscribers.
+
+    The config's [[subscribers]] are a seed list, upserted first; a subscriber changed through
+    the CLI or an import keeps those changes, and nobody who unsubscribed is resubscribed.
+    """
+    moment = now or datetime.now(UTC)  # callers with a clock of their own pass it
+    for index, seed in enumerate(config.subscribers, start=1):
+        try:
+            checked = make_subscriber(
+                seed.email,
+                name=seed.name,
+                regions=seed.regions,
+                countries=seed.countries,
+                topics=seed.topics,
+                language=seed.language,
+                frequency=seed.frequency,
+                time=seed.time,
+                timezone=seed.timezone,
+                custom_regions=[region.name for region in config.regions],
+            )
+        except SubscriberInvalid as error:
+            log.warning(
+                "subscriber_seed_skipped source=%s index=%d error=%s",
+                config.source_name,
+                index,
+                error,
+            )
+            continue
+        store.upsert_subscriber(checked, "config", moment, keep_if_edited=True)
+    return [record.subscriber for record in store.subscriber_records("active")]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDigest:
+    """A rendered digest waiting for its turn; the bytes are compressed (10,000 fit in memory)."""
+
+    subscriber: Subscriber
+    period: str
+    message_id: str
+    article_ids: tuple[str, ...]
+    compressed: bytes
+
+    @property
+    def raw(self) -> bytes:
+        return zlib.decompress(self.compressed)
+
+
+def digest_settings(config: Config, store: Store) -> DigestSettings:
+    return settings_from_config(
+        config, unsubscribe_secret(config, store), signer_from_config(config)
+    )
+
+
+def select_articles(
+    store: Store, subscriber: Subscriber, period: str, now: datetime
+) -> list[Article]:
+    """Matching articles new since the subscriber's previous digest and in none of their others."""
+    since = store.last_delivered(subscriber.email) or now - LOOKBACK[subscriber.frequency]
+    return store.digest_articles(subscriber_filter(subscriber, since), subscriber.email, period)
+
+
+def render_pending(
+    store: Store,
+    templates: Environment,
+    settings: DigestSettings,
+    subscribers: Iterable[Subscriber],
+    now: datetime,
+    report: DigestReport,
+) -> list[PendingDigest]:
+    """Render every due digest before anything is sent: a template error sends nothing."""
+    pending: list[PendingDigest] = []
+    for subscriber in subscribers:
+        period = period_key(subscriber, now)
+        entry = store.delivery(period, subscriber.email)
+        if entry is not None and entry["status"] == "sent":
+            report.already_sent += 1
+            continue
+        if entry is not None and entry["status"] == "failed":
+            report.failed_before += 1  # a 5xx this period: not retried until the next one
+            continue
+        articles = select_articles(store, subscriber, period, now)
+        if not articles:
+            report.nothing_new += 1
+            continue
+        rendered = render_digest(articles, subscriber, templates, settings, now)
+        pending.append(
+            PendingDigest(
+                subscriber,
+                period,
+                rendered.message_id,
+                rendered.article_ids,
+                zlib.compress(rendered.raw, 1),
+            )
+        )
+    return pending
 
 
 def digest(
@@ -350,66 +450,81 @@ def digest(
     templates: Environment,
     subscribers: Iterable[Subscriber],
     now: datetime,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> DigestReport:
-    """One digest per subscriber and period, recorded in the ledger so none goes out twice."""
+    """One digest per subscriber and period: render them all, then send through the ledger.
+
+    The ledger row says "sending" (committed) before a message leaves and "sent" after the
+    server accepted it, so after a crash only that one in-flight message can go out twice,
+    with the same Message-ID; everything else is sent exactly once.
+    """
     report = DigestReport()
-    feeds_url = urljoin(config.feeds.base_url, "index.html")
-    for subscriber in subscribers:
-        period = period_key(subscriber, now)
-        entry = store.delivery(period, subscriber.email)
-        if entry is not None and entry["status"] == "sent":
-            report.already_sent += 1
-            continue
-        since = store.last_delivered(subscriber.email) or now - LOOKBACK[subscriber.frequency]
-        articles = store.articles(subscriber_filter(subscriber, since))
-        if not articles:
-            report.nothing_new += 1
-            continue
-        rendered = render_digest(
-            articles,
-            subscriber,
-            templates,
-            sender=config.digest.sender,
-            site_title=config.feeds.title,
-            feeds_url=feeds_url,
-            max_articles=config.digest.max_articles,
-            now=now,
-        )
-        store.record_delivery(
-            period, subscriber.email, "sending", rendered.message_id, rendered.article_count, now
-        )
-        try:
-            if config.smtp is not None:
-                send_smtp(rendered.message, config.smtp)
-                where = f"smtp:{subscriber.email}"
-            else:
-                where = str(
-                    write_outbox(rendered.message, config.outbox_dir, period, subscriber.email)
-                )
-        except DeliveryError as error:
-            store.record_delivery(
-                period,
-                subscriber.email,
-                "failed",
-                rendered.message_id,
-                rendered.article_count,
-                now,
-                str(error),
-            )
-            report.errors.append(f"{subscriber.email}: {error}")
-            log.error("digest_failed email=%s error=%s", subscriber.email, error)
-            continue
-        store.record_delivery(
-            period, subscriber.email, "sent", rendered.message_id, rendered.article_count, now
-        )
-        report.delivered.append(where)
+    settings = digest_settings(config, store)
+    pending = render_pending(store, templates, settings, subscribers, now, report)
+    send_pending(config, store, pending, now, report, sleep)
+    return report
+
+
+def send_pending(
+    config: Config,
+    store: Store,
+    pending: Sequence[PendingDigest],
+    now: datetime,
+    report: DigestReport,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Deliver rendered digests in order over one SMTP session (or into the outbox)."""
+    if not pending:
+        return
+    envelope_sender = parseaddr(config.digest.sender)[1]
+    transport: SmtpBatch | Outbox = (
+        SmtpBatch(config.smtp, sleep) if config.smtp is not None else Outbox(config.outbox_dir)
+    )
+    try:
+        for item in pending:
+            email = item.subscriber.email
+            store.begin_delivery(item.period, email, item.message_id, item.article_ids, now)
+            name = outbox_path(config.outbox_dir, item.period, email).name
+            outcome = transport.deliver(item.raw, envelope_sender, email, name)
+            _record_outcome(config, store, item, outcome, now, report)
+    except DeliveryError as error:
+        report.errors.append(str(error))
+        log.error("digest_batch_stopped error=%s", error)
+    finally:
+        transport.close()
+
+
+def _record_outcome(
+    config: Config,
+    store: Store,
+    item: PendingDigest,
+    outcome: Outcome,
+    now: datetime,
+    report: DigestReport,
+) -> None:
+    email = item.subscriber.email
+    if outcome.status == "sent":
+        store.finish_delivery(item.period, email, "sent", now)
+        report.delivered.append(outcome.where)
         log.info(
             "digest_delivered email=%s period=%s articles=%d",
-            subscriber.email,
-            period,
-            rendered.article_count,
+            email,
+            item.period,
+            len(item.article_ids),
         )
-    return report
+        return
+    status = "failed" if outcome.status == "permanent" else "deferred"
+    store.finish_delivery(
+        item.period,
+        email,
+        status,
+        now,
+        outcome.detail,
+        config.digest.max_permanent_failures,
+    )
+    kind = "refused" if status == "failed" else "deferred, will retry on the next run"
+    report.errors.append(f"{email}: {kind}: {outcome.detail}")
+    log.error("digest_failed email=%s status=%s error=%s", email, status, outcome.detail)
 
 
 def templates_for(config: Config) -> Environment:

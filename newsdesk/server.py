@@ -238,13 +238,15 @@ def create_app(config: Config, extra_routes: Sequence[BaseRoute] = ()) -> Starle
     return app
 
 
-def serve(config: Config, host: str, port: int) -> None:
+def serve(
+    config: Config, host: str, port: int, extra_routes: Sequence[BaseRoute] = ()
+) -> None:
     """Run the app under uvicorn until SIGTERM or Ctrl-C."""
     import uvicorn
 
     log.info("serve_start host=%s port=%d folder=%s", host, port, config.feeds_dir)
     uvicorn.run(
-        create_app(config),
+        create_app(config, extra_routes),
         host=host,
         port=port,
         log_config=None,  # keep newsdesk's own logging set-up

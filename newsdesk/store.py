@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsdesk.errors import StoreError
-from newsdesk.models import Article, Tag
+from newsdesk.models import Article, Subscriber, Tag
 from newsdesk.urls import canonical_url, is_web_url
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,39 @@ deliveries_table = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", Text, nullable=False, default=""),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+subscribers_table = Table(
+    "subscribers",
+    metadata,
+    Column("email", String(320), primary_key=True),  # normalized, lower-cased
+    Column("name", Text, nullable=False),
+    Column("regions", Text, nullable=False),  # JSON lists
+    Column("countries", Text, nullable=False),
+    Column("topics", Text, nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("frequency", String(16), nullable=False),
+    Column("send_time", String(5), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # active | unsubscribed | bounced
+    Column("origin", String(16), nullable=False),  # config | cli | import
+    Column("permanent_failures", Integer, nullable=False),  # consecutive 5xx answers
+    Column("last_error", Text, nullable=False),
+    Column("last_error_at", UTCDateTime, nullable=True),
+    Column("unsubscribed_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_subscribers_status", "status"),
+)
+
+# Which articles each digest held: a subscriber never gets the same article twice.
+digest_articles_table = Table(
+    "digest_articles",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("period", String(32), primary_key=True),
+    Column("article_id", String(32), primary_key=True),
 )
 
 
@@ -220,10 +253,16 @@ def _migration_feeds(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+def _migration_subscribers(connection: Connection) -> None:
+    for table in (subscribers_table, digest_articles_table):
+        table.create(connection, checkfirst=True)
+
+
 # Append-only: each function moves the schema from version N to N+1.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_sources,
+    _migration_subscribers,
     _migration_feeds,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -239,6 +278,17 @@ class ArticleFilter:
     topics: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
     ingested_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    """A subscriber as the database keeps them: preferences plus delivery state."""
+
+    subscriber: Subscriber
+    status: str
+    origin: str
+    permanent_failures: int
+    last_error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -845,6 +895,240 @@ class Store:
                 .values(**changes, updated_at=now)
             )
 
+    # Subscribers ----------------------------------------------------------------------
+
+    def upsert_subscriber(
+        self,
+        sub: Subscriber,
+        origin: str,
+        now: datetime,
+        *,
+        status: str | None = None,
+        keep_if_edited: bool = False,
+    ) -> str:
+        """Insert or update one subscriber; "added", "updated" or "unchanged".
+
+        `status` None leaves an existing subscriber's status alone (an import or the config seed
+        list never resubscribes someone who left); `keep_if_edited` leaves rows that someone changed
+        through the CLI or an import as they are (the config is only a seed list).
+        """
+        values = _subscriber_values(sub)
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(subscribers_table).where(subscribers_table.c.email == sub.email)
+            ).first()
+            if row is None:
+                connection.execute(
+                    insert(subscribers_table).values(
+                        email=sub.email,
+                        status=status or "active",
+                        origin=origin,
+                        permanent_failures=0,
+                        last_error="",
+                        created_at=now,
+                        updated_at=now,
+                        **values,
+                    )
+                )
+                return "added"
+            if keep_if_edited and row.origin != origin:
+                return "unchanged"
+            changes = {k: v for k, v in values.items() if getattr(row, k) != v}
+            if status is not None and status != row.status:
+                changes["status"] = status
+                if status == "active":
+                    changes.update(permanent_failures=0, unsubscribed_at=None)
+            if not changes:
+                return "unchanged"
+            connection.execute(
+                update(subscribers_table)
+                .where(subscribers_table.c.email == sub.email)
+                .values(origin=origin, updated_at=now, **changes)
+            )
+            return "updated"
+
+    def subscriber_records(self, status: str | None = "active") -> list[SubscriberRecord]:
+        """Subscribers by address; only those with `status` unless it is None."""
+        query = select(subscribers_table).order_by(subscribers_table.c.email)
+        if status is not None:
+            query = query.where(subscribers_table.c.status == status)
+        with self.engine.connect() as connection:
+            return [_record_from_row(row) for row in connection.execute(query)]
+
+    def subscriber_record(self, email: str) -> SubscriberRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(subscribers_table).where(subscribers_table.c.email == email.lower())
+            ).first()
+        return _record_from_row(row) if row else None
+
+    def remove_subscriber(self, email: str) -> bool:
+        """Delete a subscriber (the ledger keeps its history); False if there was none."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(subscribers_table).where(subscribers_table.c.email == email.lower())
+            )
+        return bool(result.rowcount)
+
+    def unsubscribe(self, email: str, now: datetime) -> bool:
+        """Stop sending to `email`; True if a subscriber by that address exists."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(subscribers_table)
+                .where(subscribers_table.c.email == email.lower())
+                .values(status="unsubscribed", unsubscribed_at=now, updated_at=now)
+            )
+        return bool(result.rowcount)
+
+    def digest_articles(
+        self, wanted: ArticleFilter, email: str, period: str, limit: int | None = None
+    ) -> list[Article]:
+        """Articles for a subscriber's digest: matching, and in none of their other digests."""
+        earlier = (
+            select(digest_articles_table.c.article_id)
+            .join(
+                deliveries_table,
+                (deliveries_table.c.email == digest_articles_table.c.email)
+                & (deliveries_table.c.period == digest_articles_table.c.period),
+            )
+            .where(
+                digest_articles_table.c.email == email,
+                digest_articles_table.c.period != period,
+                # a digest in flight at a crash may have arrived: count it as delivered
+                deliveries_table.c.status.in_(("sending", "sent")),
+            )
+        )
+        query = (
+            select(articles_table)
+            .where(*self._conditions(wanted), articles_table.c.id.not_in(earlier))
+            .order_by(articles_table.c.published.desc(), articles_table.c.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+            tags = self._tags_for(connection, [r.id for r in rows])
+        return [_article_from_row(r, tags.get(r.id, ())) for r in rows]
+
+    def digest_article_ids(self, email: str, period: str) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(
+                connection.execute(
+                    select(digest_articles_table.c.article_id).where(
+                        digest_articles_table.c.email == email,
+                        digest_articles_table.c.period == period,
+                    )
+                ).scalars()
+            )
+
+    def begin_delivery(
+        self,
+        period: str,
+        email: str,
+        message_id: str,
+        article_ids: Sequence[str],
+        now: datetime,
+    ) -> None:
+        """Mark one digest in flight and record what it holds, in one transaction."""
+        with self.engine.begin() as connection:
+            key = (deliveries_table.c.period == period) & (deliveries_table.c.email == email)
+            values = {
+                "status": "sending",
+                "message_id": message_id,
+                "articles": len(article_ids),
+                "error": "",
+                "updated_at": now,
+            }
+            if connection.execute(select(deliveries_table.c.attempts).where(key)).first() is None:
+                connection.execute(
+                    insert(deliveries_table).values(
+                        period=period, email=email, attempts=1, **values
+                    )
+                )
+            else:
+                connection.execute(
+                    update(deliveries_table)
+                    .where(key)
+                    .values(attempts=deliveries_table.c.attempts + 1, **values)
+                )
+            connection.execute(
+                delete(digest_articles_table).where(
+                    digest_articles_table.c.email == email, digest_articles_table.c.period == period
+                )
+            )
+            if article_ids:
+                connection.execute(
+                    insert(digest_articles_table),
+                    [{"email": email, "period": period, "article_id": a} for a in article_ids],
+                )
+
+    def finish_delivery(
+        self,
+        period: str,
+        email: str,
+        status: str,
+        now: datetime,
+        error: str = "",
+        max_permanent_failures: int = 3,
+    ) -> None:
+        """Record how a delivery ended: sent, failed (permanent 5xx) or deferred (transient).
+
+        A permanent failure counts against the subscriber, who stops getting digests after
+        `max_permanent_failures` in a row; a success clears the count.
+        """
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries_table)
+                .where(deliveries_table.c.period == period, deliveries_table.c.email == email)
+                .values(status=status, error=error, updated_at=now)
+            )
+            subscriber = subscribers_table.c.email == email
+            if status == "sent":
+                connection.execute(
+                    update(subscribers_table)
+                    .where(subscriber, subscribers_table.c.permanent_failures != 0)
+                    .values(permanent_failures=0)
+                )
+            elif status == "failed":
+                connection.execute(
+                    update(subscribers_table)
+                    .where(subscriber)
+                    .values(
+                        permanent_failures=subscribers_table.c.permanent_failures + 1,
+                        last_error=error,
+                        last_error_at=now,
+                        updated_at=now,
+                    )
+                )
+                connection.execute(
+                    update(subscribers_table)
+                    .where(
+                        subscriber,
+                        subscribers_table.c.status == "active",
+                        subscribers_table.c.permanent_failures >= max_permanent_failures,
+                    )
+                    .values(status="bounced")
+                )
+
+    def meta_value(self, key: str) -> str | None:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                select(meta_table.c.value).where(meta_table.c.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def set_meta_value_once(self, key: str, value: str) -> str:
+        """Store `value` under `key` unless one is there already; return the value kept."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(meta_table).values(key=key, value=value))
+        except SQLAlchemyError:
+            pass  # another process stored it first: theirs wins
+        kept = self.meta_value(key)
+        if kept is None:
+            raise StoreError(f"cannot store {key} in the database")
+        return kept
+
 
 def _story_keys(article: Article) -> tuple[str, str]:
     url = canonical_url(article.url) if is_web_url(article.url) else ""
@@ -934,6 +1218,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (serve, status) never block the writer
+    # In WAL mode NORMAL survives a killed process (the digest ledger's promise) without an
+    # fsync per commit; only a power cut can lose the last commits (then a digest may repeat).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
@@ -987,4 +1274,37 @@ def _article_from_row(row: Any, tags: tuple[Tag, ...]) -> Article:
         source=row.source,
         fingerprint=row.fingerprint,
         tags=tags,
+    )
+
+
+def _subscriber_values(sub: Subscriber) -> dict[str, Any]:
+    return {
+        "name": sub.name,
+        "regions": json.dumps(list(sub.regions), ensure_ascii=False),
+        "countries": json.dumps(list(sub.countries)),
+        "topics": json.dumps(list(sub.topics)),
+        "language": sub.language,
+        "frequency": sub.frequency,
+        "send_time": sub.time,
+        "timezone": sub.timezone,
+    }
+
+
+def _record_from_row(row: Any) -> SubscriberRecord:
+    return SubscriberRecord(
+        subscriber=Subscriber(
+            email=row.email,
+            name=row.name,
+            regions=tuple(json.loads(row.regions)),
+            countries=tuple(json.loads(row.countries)),
+            topics=tuple(json.loads(row.topics)),
+            language=row.language,
+            frequency=row.frequency,
+            timezone=row.timezone,
+            time=row.send_time,
+        ),
+        status=row.status,
+        origin=row.origin,
+        permanent_failures=row.permanent_failures,
+        last_error=row.last_error,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from pathlib import Path
 
 import feedparser
@@ -66,7 +67,11 @@ def test_digest_emails_are_multipart_with_headers(workspace: Path, run_cli: RunC
         plain = message.get_body(preferencelist=("plain",))
         html = message.get_body(preferencelist=("html",))
         assert plain is not None and html is not None
-        assert "<table" in html.get_content() and "<style" not in html.get_content()
+        content = html.get_content()
+        assert "<table" in content and "<link" not in content and 'style="' in content
+        # CSS is inlined; only @media rules (dark mode, small screens), which cannot be, remain
+        styles = re.findall(r"<style[^>]*>(.*?)</style>", content, re.S)
+        assert all(block.strip().startswith("@media") for block in styles), styles
     camille = next(p for p in outbox if "camille" in p.name)
     message = email.message_from_bytes(camille.read_bytes(), policy=email.policy.default)
     assert "Bonjour Camille" in message.get_body(preferencelist=("plain",)).get_content()

@@ -263,9 +263,23 @@ def test_hostile_input_is_refused_or_neutralised(
     written = [p for p in (workspace / "feeds").iterdir() if p.suffix in (".rss", ".atom")]
     emails = sorted((workspace / "outbox").glob("*.eml"))
     assert emails, "Camille's digest (Europe) should hold the French-hinted stories"
-    everything = b"".join(p.read_bytes() for p in [*written, *emails]).decode("utf-8", "replace")
+    feeds_text = b"".join(p.read_bytes() for p in written).decode("utf-8", "replace").lower()
     for unsafe in UNSAFE:
-        assert unsafe not in everything.lower(), unsafe
+        assert unsafe not in feeds_text, unsafe
+    # The digest template carries one <style> of its own (@media rules for small and dark
+    # screens); nothing of the hostile page's own stylesheet may join it.
+    for email_path in emails:
+        message = email.message_from_bytes(email_path.read_bytes(), policy=email.policy.default)
+        parts = [
+            part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
+        ]
+        assert len(parts) == 2, email_path.name
+        text = "\n".join(parts).lower()  # decoded, so no transfer encoding can hide a marker
+        for unsafe in UNSAFE:
+            if unsafe != "<style":
+                assert unsafe not in text, (email_path.name, unsafe)
+        assert text.count("<style") <= 1, email_path.name
+        assert "color: red" not in text, email_path.name
     index = (workspace / "feeds" / "index.html").read_text(encoding="utf-8").lower()
     assert "<script" not in index and "javascript:" not in index and "evil.example" not in index
     all_feed = feedparser.parse((workspace / "feeds" / "all.atom").read_bytes())
