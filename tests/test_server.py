@@ -319,3 +319,10 @@ def test_the_raw_client_sees_a_200_for_a_real_feed(served: Served) -> None:
     """The control for the 404 cases above: the same raw request reaches real files."""
     assert raw_status(served.port, "/feeds/all.rss") == 200
     assert raw_status(served.port, "/feeds/%61ll.rss") == 200  # %61 is "a": decoding works
+
+
+def test_the_unsubscribe_page_is_mounted_beside_the_feeds(served: Served) -> None:
+    """`newsdesk serve` mounts the digest's unsubscribe routes before the feeds."""
+    response = httpx.get(f"http://127.0.0.1:{served.port}/unsubscribe?token=forged")
+    assert response.status_code == 400  # the unsubscribe endpoint refusing a bad token
+    assert response.headers["cache-control"] == "no-store"
