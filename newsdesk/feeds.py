@@ -44,7 +44,8 @@ CUSTOM_SCHEME = "urn:newsdesk:custom"  # the operator's own regions and topics
 
 # XML 1.0 forbids most control characters even when escaped; drop them from every text.
 _INVALID_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_HREF = re.compile(r'(\shref=")([^"]*)(")')
+# nh3 writes every attribute as ` name="value"`: a literal prefix the regex engine finds fast.
+_HREF = re.compile(r'( href=")([^"]*)(")')
 _CLEANER = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     attributes={"a": {"href", "title"}},
@@ -74,6 +75,33 @@ class EntryCache:
     categories: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # article id -> HTML
     escaped: dict[str, str] = field(default_factory=dict)  # article id -> HTML escaped for XML
+    fields: dict[str, Escaped] = field(default_factory=dict)  # article id -> its text, escaped
+
+
+@dataclass(frozen=True, slots=True)
+class Escaped:
+    """An article's short texts escaped for XML once, for both the RSS and the Atom item."""
+
+    title: str
+    summary: str
+    source: str
+    url: str  # "" when the article has no web address
+    guid: str
+    language: str
+
+    @classmethod
+    def of(cls, article: Article, cache: EntryCache) -> Escaped:
+        found = cache.fields.get(article.id)
+        if found is None:
+            found = cache.fields[article.id] = cls(
+                title=_x(article.title),
+                summary=_x(summary_text(article)),
+                source=_x(article.source),
+                url=_xa(article.url) if _is_web(article.url) else "",
+                guid=_x(tag_uri(article.id)),
+                language=_xa(article.language),
+            )
+        return found
 
 
 def feed_url(site: Site, feed: FeedDef, fmt: str) -> str:
@@ -118,8 +146,6 @@ def content_html(article: Article) -> str:
     if ' href="' not in cleaned:
         return cleaned
     base = article.url if _is_web(article.url) else ""
-    parts = urlsplit(base)
-    origin = f"{parts.scheme}://{parts.netloc}" if base else ""
 
     def absolute(match: re.Match[str]) -> str:
         target = html.unescape(match.group(2)).strip()
@@ -128,7 +154,8 @@ def content_html(article: Article) -> str:
         elif not base:
             return ""  # a relative link with nothing to resolve it against: drop the href
         elif target.startswith("/") and not target.startswith("//"):
-            resolved = origin + target  # root-relative, the common case: no need to parse
+            parts = urlsplit(base)  # root-relative, the common case: no need for urljoin
+            resolved = f"{parts.scheme}://{parts.netloc}{target}"
         else:
             resolved = urljoin(base, target)
             if not _is_absolute(resolved):
@@ -174,18 +201,17 @@ def _render_rss(
 
 
 def _rss_item(article: Article, cache: EntryCache) -> str:
-    parts = ["<item>\n", f"<title>{_x(article.title)}</title>\n"]
-    if _is_web(article.url):
-        parts.append(f"<link>{_x(article.url)}</link>\n")
-    # description is HTML in RSS: escape the text as HTML first, then as XML.
-    parts.append(
-        f"<description>{_x(html.escape(summary_text(article), quote=False))}</description>\n"
-    )
+    text = Escaped.of(article, cache)
+    parts = ["<item>\n", f"<title>{text.title}</title>\n"]
+    if text.url:
+        parts.append(f"<link>{text.url}</link>\n")
+    # description is HTML in RSS: the escaped text escaped once more (its & become &amp;amp;).
+    parts.append(f"<description>{text.summary.replace('&', '&amp;')}</description>\n")
     parts.append(f"<content:encoded>{_content_x(article, cache)}</content:encoded>\n")
-    parts.append(f"<dc:creator>{_x(article.source)}</dc:creator>\n")
-    parts.append(f"<dc:language>{_x(article.language)}</dc:language>\n")
+    parts.append(f"<dc:creator>{text.source}</dc:creator>\n")
+    parts.append(f"<dc:language>{text.language}</dc:language>\n")
     parts += [_category(tag, "rss", cache) for tag in article.tags]
-    parts.append(f'<guid isPermaLink="false">{_x(tag_uri(article.id))}</guid>\n')
+    parts.append(f'<guid isPermaLink="false">{text.guid}</guid>\n')
     parts.append(f"<pubDate>{_rfc822(article.published)}</pubDate>\n</item>\n")
     return "".join(parts)
 
@@ -219,17 +245,18 @@ def _render_atom(
 
 
 def _atom_entry(article: Article, cache: EntryCache) -> str:
+    text = Escaped.of(article, cache)
     stamp = _rfc3339(article.published)
     parts = [
-        f'<entry xml:lang="{_xa(article.language)}">\n',
-        f"<id>{_x(tag_uri(article.id))}</id>\n",
-        f"<title>{_x(article.title)}</title>\n",
+        f'<entry xml:lang="{text.language}">\n',
+        f"<id>{text.guid}</id>\n",
+        f"<title>{text.title}</title>\n",
         f"<updated>{stamp}</updated>\n<published>{stamp}</published>\n",
     ]
-    if _is_web(article.url):
-        parts.append(f'<link rel="alternate" type="text/html" href="{_xa(article.url)}"/>\n')
-    parts.append(f"<author><name>{_x(article.source)}</name></author>\n")
-    parts.append(f"<summary>{_x(summary_text(article))}</summary>\n")
+    if text.url:
+        parts.append(f'<link rel="alternate" type="text/html" href="{text.url}"/>\n')
+    parts.append(f"<author><name>{text.source}</name></author>\n")
+    parts.append(f"<summary>{text.summary}</summary>\n")
     parts.append(f'<content type="html">{_content_x(article, cache)}</content>\n')
     parts += [_category(tag, "atom", cache) for tag in article.tags]
     parts.append("</entry>\n")
@@ -402,10 +429,12 @@ def _is_web(url: str) -> bool:
 
 
 def _is_absolute(url: str) -> bool:
-    for prefix in ("https://", "http://"):  # the common case, without parsing
+    for prefix in ("https://", "http://"):  # the common cases, without parsing
         if url.startswith(prefix):
             host = url[len(prefix) : len(prefix) + 1]
             return bool(host) and host not in "/?#"
+    if ":" not in url:
+        return False  # no scheme: relative
     parts = urlsplit(url)
     if parts.scheme in ("http", "https"):
         return bool(parts.netloc)
