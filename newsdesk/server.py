@@ -238,9 +238,7 @@ def create_app(config: Config, extra_routes: Sequence[BaseRoute] = ()) -> Starle
     return app
 
 
-def serve(
-    config: Config, host: str, port: int, extra_routes: Sequence[BaseRoute] = ()
-) -> None:
+def serve(config: Config, host: str, port: int, extra_routes: Sequence[BaseRoute] = ()) -> None:
     """Run the app under uvicorn until SIGTERM or Ctrl-C."""
     import uvicorn
 
