@@ -145,6 +145,10 @@ def _print_build(report: pipeline.BuildReport) -> None:
         f"build: {report.feeds} feeds, {report.files_written} files written, "
         f"{report.files_unchanged} unchanged, in {report.directory}"
     )
+    if report.files_removed:
+        click.echo(f"build: {report.files_removed} files of feeds that no longer exist removed")
+    if report.hub_notified is False:
+        click.echo("build: the WebSub hub was not notified (see the log)", err=True)
 
 
 @cli.group(invoke_without_command=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
+from conftest import RunCli
 from feed_fixtures import BASE_URL, NOW, PARENTS, article, make_workspace, sample_articles
 from jsonschema import Draft202012Validator
 from lxml import etree
@@ -635,3 +636,26 @@ def store_filter_kr() -> Any:
     from newsdesk.store import ArticleFilter
 
     return ArticleFilter(countries=("KR",))
+
+
+# End to end on the seeds, with the shipped taxonomy --------------------------------------
+
+
+def test_run_on_the_seeds_builds_every_format_and_topic_level(
+    workspace: Path, run_cli: RunCli
+) -> None:
+    result = run_cli("run")
+    assert result.exit_code == 0, result.output
+    feeds = workspace / "feeds"
+    names = {p.name for p in feeds.iterdir()}
+    stems = {n.rsplit(".", 1)[0] for n in names if n.endswith(".json") and not n.startswith(".")}
+    assert stems and all(f"{s}.rss" in names and f"{s}.atom" in names for s in stems)
+    index = (feeds / "index.html").read_text(encoding="utf-8")
+    assert ">Topics</h2>" in index and ">Sub-topics</h2>" in index and ">Languages</h2>" in index
+    for path in feeds.iterdir():
+        if path.suffix in (".rss", ".atom"):
+            assert not feedparser.parse(path.read_bytes()).bozo, path.name
+        elif path.suffix == ".json" and not path.name.startswith("."):
+            JSON_FEED_SCHEMA.validate(json.loads(path.read_bytes()))
+    again = run_cli("build")
+    assert again.exit_code == 0 and " 0 files written" in again.output
