@@ -7,6 +7,7 @@ characters, a tag label that looks like a path, a date in the future.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -78,7 +79,7 @@ def article(
         published=NOW - timedelta(hours=hours_ago),
         url=url or f"https://example.com/news/{number}",
         source="Example Wire",
-        fingerprint=f"fp-{number}-{title}-{body}",
+        fingerprint=hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:32],
         tags=(*place_tags(*countries), *topic_tags(*topics), *extra_tags),
     )
 
