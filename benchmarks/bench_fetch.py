@@ -74,7 +74,7 @@ def make_feed(feed: int, items: int, rng: random.Random) -> bytes:
         entries.append(
             f"<item><title>{escape(country)}: {escape(subject[:60])} ({feed}-{item})</title>"
             f"<link>https://news{feed}.example.org/{item}?utm_source=rss</link>"
-            f"<guid isPermaLink=\"false\">{feed}-{item}</guid>"
+            f'<guid isPermaLink="false">{feed}-{item}</guid>'
             f"<pubDate>{format_datetime(published)}</pubDate>"
             f"<description>{escape(body)}</description></item>"
         )
@@ -151,7 +151,7 @@ def main() -> None:
         )
         (workspace / "seeds").mkdir()
         (workspace / "newsdesk.toml").write_text(
-            '[schedule]\ningest_every_seconds = 1800\n[fetch]\nconcurrency = 16\nper_host = 4\n'
+            "[schedule]\ningest_every_seconds = 1800\n[fetch]\nconcurrency = 16\nper_host = 4\n"
             + sources,
             encoding="utf-8",
         )

@@ -160,7 +160,7 @@ def main() -> None:
             f"per article ({mean_chars:.0f} chars)"
         )
         print(
-            f"feed build                {build_seconds:.2f} s for {built.feeds} feeds x 2 formats"
+            f"feed build                {build_seconds:.2f} s for {built.feeds} feeds x 3 formats"
         )
         print(
             f"rebuild, nothing new      {rebuild_seconds:.2f} s ({rebuilt.files_written} written)"

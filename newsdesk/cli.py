@@ -131,7 +131,7 @@ def _print_ingest(report: pipeline.IngestReport) -> None:
 @cli.command()
 @click.pass_obj
 def build(obj: Context) -> None:
-    """Write every feed (RSS and Atom), feeds.opml and index.html into the feeds folder."""
+    """Write every feed (RSS, Atom, JSON Feed), feeds.opml and index.html; only what changed."""
     try:
         config = obj.config
         report = pipeline.build(config, obj.store(), pipeline.templates_for(config), obj.now())
@@ -145,6 +145,10 @@ def _print_build(report: pipeline.BuildReport) -> None:
         f"build: {report.feeds} feeds, {report.files_written} files written, "
         f"{report.files_unchanged} unchanged, in {report.directory}"
     )
+    if report.files_removed:
+        click.echo(f"build: {report.files_removed} files of feeds that no longer exist removed")
+    if report.hub_notified is False:
+        click.echo("build: the WebSub hub was not notified (see the log)", err=True)
 
 
 @cli.group(invoke_without_command=True)
@@ -563,6 +567,22 @@ def subscribers_export(obj: Context, csv_file: Path) -> None:
     text = csv_text((r.subscriber, r.status) for r in records)
     write_if_changed(csv_file, text.encode("utf-8"))
     click.echo(f"exported {len(records)} subscribers to {csv_file}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_obj
+def serve(obj: Context, host: str, port: int) -> None:
+    """Serve the feeds folder (ETag, Last-Modified, 304, gzip) and the unsubscribe page."""
+    from newsdesk import server, unsubscribe
+
+    try:
+        config = obj.config
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    click.echo(f"serving {config.feeds_dir} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    server.serve(config, host, port, extra_routes=unsubscribe.routes(config))
 
 
 @cli.command()

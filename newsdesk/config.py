@@ -56,6 +56,22 @@ class FeedsConfig:
     description: str = "News by region and topic"
     item_limit: int = 50
     min_country_articles: int = 2
+    websub_hub: str = ""  # a WebSub hub URL: feeds advertise it and it is pinged on change
+    cache_max_age: int = 300  # seconds readers and caches may reuse a feed (`newsdesk serve`)
+
+
+@dataclass(frozen=True)
+class CustomFeed:
+    """A feed declared in [[custom_feeds]]: places OR together; topics and languages narrow."""
+
+    slug: str
+    title: str
+    description: str = ""
+    countries: tuple[str, ...] = ()
+    subregions: tuple[str, ...] = ()  # M49 sub-region names or codes
+    regions: tuple[str, ...] = ()  # M49 region names or codes
+    topics: tuple[str, ...] = ()  # IPTC Media Topic codes such as "medtop:16000000"
+    languages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,7 @@ class Config:
     topics: tuple[CustomTopic, ...] = ()
     fetch: FetchConfig = field(default_factory=FetchConfig)
     sources: tuple[SourceConfig, ...] = ()
+    custom_feeds: tuple[CustomFeed, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A config path made absolute against the config file's folder."""
@@ -206,6 +223,7 @@ _ARRAYS: dict[str, type] = {
     "sources": SourceConfig,
     "regions": CustomRegion,
     "topics": CustomTopic,
+    "custom_feeds": CustomFeed,
 }
 
 T = TypeVar("T")
@@ -253,6 +271,11 @@ def parse_config(raw: dict[str, Any], root: Path, source_name: str = DEFAULT_CON
         )
     config = Config(root=root, source_name=source_name, **sections)
     _check_values(config)
+    from newsdesk.catalog import check_custom_feeds  # the feed rules live with the feeds
+
+    check_custom_feeds(
+        config.custom_feeds, f"{source_name}: [[custom_feeds]]", [r.name for r in config.regions]
+    )
     return config
 
 
@@ -311,6 +334,15 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"{where}: [feeds] item_limit must be positive")
     if not config.feeds.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}: [feeds] base_url must be an absolute http(s) URL")
+    if not config.feeds.base_url.endswith("/"):
+        raise ConfigError(
+            f"{where}: [feeds] base_url must end with / (it is the feeds folder), "
+            f"got {config.feeds.base_url!r}"
+        )
+    if config.feeds.websub_hub and not config.feeds.websub_hub.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: [feeds] websub_hub must be an absolute http(s) URL or empty")
+    if config.feeds.cache_max_age < 0:
+        raise ConfigError(f"{where}: [feeds] cache_max_age must be zero or more seconds")
     _check_schedule(config.schedule, config.retention, where)
     _check_days(config.schedule.digest_days, f"{where}: [schedule] digest_days")
     _check_timezone(config.schedule.timezone, f"{where}: [schedule] timezone")

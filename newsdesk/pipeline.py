@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment
 
-from newsdesk import feeds as feedlib
+from newsdesk import feedsite, websub
 from newsdesk.config import Config, SourceConfig
 from newsdesk.digest import (
     LOOKBACK,
@@ -30,7 +30,6 @@ from newsdesk.harvest import Harvest, WebSource, collect, is_due, next_state
 from newsdesk.mailer import Outbox, Outcome, SmtpBatch, outbox_path
 from newsdesk.models import Article, Subscriber
 from newsdesk.normalize import normalize
-from newsdesk.publish import write_if_changed
 from newsdesk.signing import signer_from_config
 from newsdesk.sources.feeds import source_name_for
 from newsdesk.sources.files import discover, read_file
@@ -73,6 +72,8 @@ class BuildReport:
     files_written: int = 0
     files_unchanged: int = 0
     directory: Path = Path()
+    files_removed: int = 0
+    hub_notified: bool | None = None  # None: no hub configured, or nothing changed
 
 
 @dataclass
@@ -334,60 +335,19 @@ def _ingest_folder(
 
 
 def build(config: Config, store: Store, templates: Environment, now: datetime) -> BuildReport:
-    """Write every feed in every format, the OPML list and the index; unchanged files stay."""
-    out = config.feeds_dir
-    base_url = config.feeds.base_url
-    definitions = feedlib.feed_definitions(
-        store.tag_counts(), config.feeds.title, config.feeds.min_country_articles
+    """Bring feeds/ up to date (every feed in RSS, Atom and JSON Feed, the index, the OPML),
+    rewriting only what changed; then tell the WebSub hub, if any, which feeds changed."""
+    site = feedsite.build_site(config, store, templates, now)
+    report = BuildReport(
+        feeds=site.feeds,
+        files_written=len(site.written),
+        files_unchanged=site.unchanged,
+        directory=site.directory,
+        files_removed=len(site.removed),
     )
-    report = BuildReport(feeds=len(definitions), directory=out)
-    rows: dict[str, list[dict[str, object]]] = {}
-    for feed in definitions:
-        articles = store.articles(feed.wanted, limit=config.feeds.item_limit)
-        for fmt, extension in feedlib.FORMATS.items():
-            content = feedlib.render(feed, articles, fmt, base_url, now)
-            _count_write(report, write_if_changed(out / f"{feed.slug}.{extension}", content))
-        rows.setdefault(feed.kind, []).append(
-            {
-                "title": feed.title,
-                "rss": f"{feed.slug}.rss",
-                "atom": f"{feed.slug}.atom",
-                "count": len(articles),
-                "latest": articles[0].title if articles else "",
-            }
-        )
-    groups = [
-        {"heading": feedlib.KIND_HEADINGS[kind], "rows": rows[kind]}
-        for kind in feedlib.KIND_ORDER
-        if kind in rows
-    ]
-    index = templates.get_template("index.html").render(
-        title=config.feeds.title,
-        description=config.feeds.description,
-        groups=groups,
-        discovery=[
-            {"title": feed.title, "rss": f"{feed.slug}.rss", "atom": f"{feed.slug}.atom"}
-            for feed in definitions
-            if feed.kind in ("all", "region")
-        ],
-    )
-    _count_write(report, write_if_changed(out / "index.html", index.encode("utf-8")))
-    opml = feedlib.render_opml(definitions, base_url, config.feeds.title)
-    _count_write(report, write_if_changed(out / "feeds.opml", opml))
-    log.info(
-        "build_done feeds=%d written=%d unchanged=%d",
-        report.feeds,
-        report.files_written,
-        report.files_unchanged,
-    )
+    if config.feeds.websub_hub and site.changed_urls:
+        report.hub_notified = websub.publish(config.feeds.websub_hub, site.changed_urls)
     return report
-
-
-def _count_write(report: BuildReport, written: bool) -> None:
-    if written:
-        report.files_written += 1
-    else:
-        report.files_unchanged += 1
 
 
 def load_subscribers(config: Config, store: Store, now: datetime | None = None) -> list[Subscriber]:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from newsdesk import feeds as feedlib
+from newsdesk.catalog import define_feeds
 from newsdesk.config import Config
 from newsdesk.digest import period_key
+from newsdesk.feedsite import topic_parents
 from newsdesk.lock import stale_reason
 from newsdesk.models import Subscriber
 from newsdesk.store import JobRun, LockHolder, Store
@@ -67,9 +68,15 @@ def collect(config: Config, store: Store, now: datetime) -> Status:
     subscribers = _subscribers(config, store)
     wanted = {(period_key(s, now), s.email) for s in subscribers}
     sent = store.sent_deliveries({period for period, _ in wanted})
-    feeds = feedlib.feed_definitions(
-        store.tag_counts(), config.feeds.title, config.feeds.min_country_articles
-    )
+    feeds = define_feeds(
+        store.tag_counts(),
+        store.language_counts(now),
+        config.custom_feeds,
+        config.feeds.title,
+        config.feeds.min_country_articles,
+        topic_parents(),
+        [region.name for region in config.regions],
+    )  # the same call the build makes, so the count is the feeds a build writes
     return Status(
         now=now,
         daemon=holder,

@@ -24,14 +24,18 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    and_,
+    cast,
     create_engine,
     delete,
     event,
+    exists,
     func,
     insert,
     inspect,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -88,6 +92,8 @@ articles_table = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_articles_published", "published", "id"),
     Index("ix_articles_ingested", "ingested_at"),
+    Index("ix_articles_language", "language", "published", "id"),
+    Index("ix_articles_updated", "updated_at"),
 )
 
 tags_table = Table(
@@ -101,7 +107,10 @@ tags_table = Table(
     Column("label", Text, nullable=False),
     Column("score", Float, nullable=False),
     Column("evidence", Text, nullable=False),  # JSON list of the words that produced the tag
+    # The article's published time, copied here so a feed's newest items are one index range.
+    Column("published", UTCDateTime, nullable=True),
     Index("ix_article_tags_kind_code", "kind", "code"),
+    Index("ix_article_tags_feed", "kind", "code", "published", "article_id"),
 )
 
 deliveries_table = Table(
@@ -266,16 +275,38 @@ def _migration_daemon(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
+def _migration_feeds(connection: Connection) -> None:
+    """article_tags.published (backfilled) and the indexes that make feed queries ranges."""
+    columns = {c["name"] for c in inspect(connection).get_columns("article_tags")}
+    if "published" not in columns:
+        column_type = tags_table.c.published.type.compile(dialect=connection.dialect)
+        connection.execute(text(f"ALTER TABLE article_tags ADD COLUMN published {column_type}"))
+        connection.execute(
+            update(tags_table)
+            .where(tags_table.c.published.is_(None))
+            .values(
+                published=select(articles_table.c.published)
+                .where(articles_table.c.id == tags_table.c.article_id)
+                .scalar_subquery()
+            )
+        )
+    for index in (*tags_table.indexes, *articles_table.indexes):
+        if index.name in ("ix_article_tags_feed", "ix_articles_language", "ix_articles_updated"):
+            index.create(connection, checkfirst=True)
+
+
 # Append-only: each function moves the schema from version N to N+1.
 def _migration_subscribers(connection: Connection) -> None:
     for table in (subscribers_table, digest_articles_table):
         table.create(connection, checkfirst=True)
 
 
+# Append-only: each function moves the schema from version N to N+1.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
     _migration_sources,
     _migration_subscribers,
+    _migration_feeds,
     _migration_daemon,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -486,7 +517,7 @@ class Store:
                 unchanged += 1
                 continue
             existing[article.id] = (article.fingerprint, signature)
-            tag_rows.extend(_tag_row(article.id, t) for t in article.tags)
+            tag_rows.extend(_tag_row(article.id, t, article.published) for t in article.tags)
         if new_rows:
             connection.execute(insert(articles_table), new_rows)
         if tag_rows:
@@ -575,8 +606,17 @@ class Store:
 
     def tag_counts(self) -> list[TagCount]:
         """How many articles carry each tag."""
+        # The label comes from one row per tag (a correlated lookup on the (kind, code) index):
+        # aggregating labels would read every tag row instead of the covering index alone.
+        other = tags_table.alias("other")
+        label = (
+            select(other.c.label)
+            .where(other.c.kind == tags_table.c.kind, other.c.code == tags_table.c.code)
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
-            select(tags_table.c.kind, tags_table.c.code, func.max(tags_table.c.label), func.count())
+            select(tags_table.c.kind, tags_table.c.code, label, func.count())
             .group_by(tags_table.c.kind, tags_table.c.code)
             .order_by(tags_table.c.kind, tags_table.c.code)
         )
@@ -652,6 +692,123 @@ class Store:
                     .where(deliveries_table.c.period == period, deliveries_table.c.email == email)
                     .values(attempts=deliveries_table.c.attempts + 1, **values)
                 )
+
+    # Feeds ------------------------------------------------------------------------------
+
+    def feed_state(self, now: datetime) -> tuple[int, str, str]:
+        """What a feed rebuild depends on: the article count, the last change, the next release.
+
+        Any save that changes an article moves `updated_at`; an article dated in the future
+        enters the feeds when `now` passes it, so the earliest such date is part of the state.
+        """
+        with self.engine.connect() as connection:
+            count, last_change = connection.execute(
+                select(func.count(), func.max(articles_table.c.updated_at))
+            ).one()
+            next_release = connection.execute(
+                select(func.min(articles_table.c.published)).where(articles_table.c.published > now)
+            ).scalar_one()
+        return int(count), _stamp(last_change), _stamp(next_release)
+
+    def language_counts(self, now: datetime) -> dict[str, int]:
+        """How many articles published by `now` each language has."""
+        query = (
+            select(articles_table.c.language, func.count())
+            .where(articles_table.c.published <= now)
+            .group_by(articles_table.c.language)
+        )
+        with self.engine.connect() as connection:
+            return {language: int(count) for language, count in connection.execute(query)}
+
+    def feed_item_ids(self, wanted: ArticleFilter, limit: int, now: datetime) -> list[str]:
+        """The ids of a feed's items: published by `now`, newest first, then by id.
+
+        A feed of one tag reads one range of ix_article_tags_feed; anything else falls back to
+        the general filter.
+        """
+        single = _single_tag(wanted)
+        places = [
+            (kind, codes)
+            for kind, codes in (
+                ("country", wanted.countries),
+                ("subregion", wanted.subregions),
+                ("region", wanted.regions),
+            )
+            if codes
+        ]
+        query: Any
+        if single is not None:
+            kind, code = single
+            query = (
+                select(tags_table.c.article_id)
+                .where(
+                    tags_table.c.kind == kind,
+                    tags_table.c.code == code,
+                    tags_table.c.published <= now,
+                )
+                .order_by(tags_table.c.published.desc(), tags_table.c.article_id.desc())
+            )
+        elif (places or wanted.topics) and wanted.ingested_after is None:
+            query = _tag_driven(places or [("topic", wanted.topics)], wanted, now)
+        else:
+            query = (
+                select(articles_table.c.id)
+                .where(*self._conditions(wanted), articles_table.c.published <= now)
+                .order_by(articles_table.c.published.desc(), articles_table.c.id.desc())
+            )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query.limit(limit)).scalars())
+
+    def item_keys(self, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """id -> (a key that changes whenever the stored article does, its title)."""
+        a = articles_table.c
+        # updated_at as text: the key only needs to change, and parsing ten thousand
+        # datetimes is most of this query's cost.
+        query = select(a.id, a.title, a.fingerprint, a.tag_signature, cast(a.updated_at, String))
+        found: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                rows = connection.execute(query.where(a.id.in_(ids[start : start + 500])))
+                for ident, title, fingerprint, signature, updated in rows:
+                    found[ident] = (f"{fingerprint}:{signature}:{updated}", title)
+        return found
+
+    def feed_articles(self, ids: Sequence[str]) -> dict[str, Article]:
+        """The stored articles with these ids, as feeds need them.
+
+        Lean on purpose: no plain-text body and no tag evidence (feeds never show them), and
+        rows unpacked as tuples: a full build reads ten thousand articles and their tags.
+        """
+        a = articles_table.c
+        t = tags_table.c
+        # published as text, parsed by fromisoformat (C): the generic DateTime result
+        # processing costs more than the rest of the row.
+        article_query = select(
+            a.id, a.title, a.summary, a.body_html, a.language, cast(a.published, String),
+            a.url, a.source, a.fingerprint,
+        )  # fmt: skip
+        found: dict[str, Article] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                tags: dict[str, list[Tag]] = {}
+                tag_rows = connection.execute(
+                    select(t.article_id, t.kind, t.code, t.label, t.score).where(
+                        t.article_id.in_(chunk)
+                    )
+                ).all()  # one fetchall: much cheaper than iterating row by row
+                for article_id, kind, code, label, score in tag_rows:
+                    tags.setdefault(article_id, []).append(Tag(kind, code, label, score))
+                for row in connection.execute(article_query.where(a.id.in_(chunk))).all():
+                    ident, title, summary, html, language, published, url, source, print_ = row
+                    mine = tags.get(ident, [])
+                    mine.sort(key=_tag_order)
+                    found[ident] = Article(
+                        ident, title, summary, "", html, language, _parse_utc(published), url,
+                        source, print_, tuple(mine),
+                    )  # fmt: skip
+        return found
+
 
     # Stories and their sources -------------------------------------------------------------
 
@@ -1329,6 +1486,69 @@ def _source_from_row(row: Any) -> SourceState:
     )
 
 
+def _tag_driven(
+    drivers: list[tuple[str, tuple[str, ...]]], wanted: ArticleFilter, now: datetime
+) -> Any:
+    """Ids of a combined filter, read from the tag rows of its places (or topics), newest first.
+
+    Walking a few thousand tag rows beats walking the articles by date and testing each.
+    """
+    driver = tags_table.alias("driver")
+    query = select(driver.c.article_id, driver.c.published).where(
+        or_(*(and_(driver.c.kind == kind, driver.c.code.in_(codes)) for kind, codes in drivers)),
+        driver.c.published <= now,
+    )
+    if wanted.topics and drivers[0][0] != "topic":
+        query = query.where(
+            exists().where(
+                tags_table.c.article_id == driver.c.article_id,
+                tags_table.c.kind == "topic",
+                tags_table.c.code.in_(wanted.topics),
+            )
+        )
+    if wanted.languages:
+        query = query.where(
+            exists().where(
+                articles_table.c.id == driver.c.article_id,
+                articles_table.c.language.in_(wanted.languages),
+            )
+        )
+    return query.distinct().order_by(driver.c.published.desc(), driver.c.article_id.desc())
+
+
+def _parse_utc(stamp: str | datetime) -> datetime:
+    """A stored naive-UTC time, as text ("2026-11-23 11:00:00.000000") or as a datetime."""
+    moment = stamp if isinstance(stamp, datetime) else datetime.fromisoformat(stamp)
+    return moment.replace(tzinfo=UTC)
+
+
+def _tag_order(tag: Tag) -> tuple[str, float, str]:
+    return (tag.kind, -tag.score, tag.code)
+
+
+def _single_tag(wanted: ArticleFilter) -> tuple[str, str] | None:
+    """(kind, code) when the filter is exactly one tag, else None."""
+    if wanted.languages or wanted.ingested_after is not None:
+        return None
+    parts = [
+        (kind, codes)
+        for kind, codes in (
+            ("country", wanted.countries),
+            ("subregion", wanted.subregions),
+            ("region", wanted.regions),
+            ("topic", wanted.topics),
+        )
+        if codes
+    ]
+    if len(parts) == 1 and len(parts[0][1]) == 1:
+        return parts[0][0], parts[0][1][0]
+    return None
+
+
+def _stamp(value: datetime | None) -> str:
+    return value.replace(tzinfo=None).isoformat() if value is not None else ""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -1364,9 +1584,10 @@ def _article_row(article: Article, signature: str) -> dict[str, Any]:
     }
 
 
-def _tag_row(article_id: str, tag: Tag) -> dict[str, Any]:
+def _tag_row(article_id: str, tag: Tag, published: datetime) -> dict[str, Any]:
     return {
         "article_id": article_id,
+        "published": published,
         "kind": tag.kind,
         "code": tag.code,
         "label": tag.label,

@@ -64,6 +64,7 @@ def analyze(zones: Zones, language: str, gazetteer: Gazetteer) -> RegionAnalysis
             "drop" in policy
             or not _case_ok(place, surface, text, match.start, zone, policy)
             or _names_a_person_or_firm(place, text, match.end, language)
+            or _is_acronym(place, surface, zone)
         ):
             continue
         weight = ZONE_WEIGHTS[zone] * KIND_WEIGHTS[place.kind]
@@ -139,6 +140,17 @@ def _case_ok(
     if place.kind == "demonym":
         return True  # French, Spanish, Italian and Portuguese write them in lower case
     return any(ch.isupper() for ch in surface)
+
+
+def _is_acronym(place: PlaceName, surface: str, zone: str) -> bool:
+    """ "CHU", "ONU", "BCE": short capitals outside a dateline are acronyms, not towns."""
+    return (
+        place.kind == "city"
+        and zone != "dateline"
+        and len(surface) <= 4
+        and surface.isupper()
+        and surface != place.name
+    )
 
 
 def _names_a_person_or_firm(place: PlaceName, text: str, end: int, language: str) -> bool:
