@@ -27,8 +27,7 @@ from zoneinfo import ZoneInfo
 
 import css_inline
 from babel import Locale
-from babel.dates import format_date
-from babel.dates import format_datetime as babel_datetime
+from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -305,9 +304,10 @@ def template_environment(templates_dir: Path) -> Environment:
 @lru_cache(maxsize=20_000)
 def _when(moment: datetime, timezone: str, language: str) -> str:
     # Babel formatting costs ~50 µs; the same article appears in thousands of digests.
-    return str(
-        babel_datetime(moment.astimezone(ZoneInfo(timezone)), format="medium", locale=language)
-    )
+    local = moment.astimezone(ZoneInfo(timezone))
+    # Medium date, short time: "23 Nov 2026, 14:20"; seconds mean nothing to a reader.
+    date_part = format_date(local, format="medium", locale=language)
+    return f"{date_part}, {format_time(local, format='short', locale=language)}"
 
 
 def _count_words(count: int, language: str) -> tuple[str, str]:

@@ -21,6 +21,8 @@ from newsdesk.models import Article, Block, RawEntry
 NBSP = "\u00a0"
 TITLE_MAX = 110
 SUMMARY_MAX = 300
+LEDE_MIN = 80
+_LEDE_ENDINGS = tuple('.!?…»”"')
 ALLOWED_TAGS = {"p", "h2", "h3", "ul", "ol", "li", "blockquote", "em", "strong", "a", "br"}
 
 _SPACES = re.compile(r"[ \t\f\v\u2000-\u200a\u202f\u205f\u3000]+")
@@ -89,25 +91,35 @@ def truncate_words(text: str, limit: int) -> str:
     return " ".join(words).rstrip(",;:-–—") + "…"
 
 
+def lede(blocks: tuple[Block, ...]) -> str:
+    """The first real paragraph: a byline or timestamp line ("Von X, Stuttgart · 14:20 Uhr",
+    "By Jane Doe") is short and does not end like a sentence, so it is passed over."""
+    paragraphs = [b.text for b in blocks if b.kind == "paragraph"]
+    for text in paragraphs:
+        if len(text) >= LEDE_MIN or text.rstrip().endswith(_LEDE_ENDINGS):
+            return text
+    return paragraphs[0] if paragraphs else ""
+
+
 def derive_title(blocks: tuple[Block, ...]) -> str:
     """A headline from the lede: its first sentence, cut at a word boundary when too long."""
-    lede = next((b.text for b in blocks if b.kind == "paragraph"), "")
-    sentence = first_sentence(lede).rstrip(".")
+    lede_text = lede(blocks)
+    sentence = first_sentence(lede_text).rstrip(".")
     return truncate_words(sentence, TITLE_MAX)
 
 
 def summarize(blocks: tuple[Block, ...]) -> str:
     """The lede, shortened to whole sentences (or words) within SUMMARY_MAX characters."""
-    lede = next((b.text for b in blocks if b.kind == "paragraph"), "")
-    if len(lede) <= SUMMARY_MAX:
-        return lede
+    text = lede(blocks)
+    if len(text) <= SUMMARY_MAX:
+        return text
     summary = ""
-    for sentence in _SENTENCE_END.split(lede):
+    for sentence in _SENTENCE_END.split(text):
         candidate = f"{summary} {sentence}".strip()
         if len(candidate) > SUMMARY_MAX:
             break
         summary = candidate
-    return summary or truncate_words(lede, SUMMARY_MAX)
+    return summary or truncate_words(text, SUMMARY_MAX)
 
 
 def body_text(blocks: tuple[Block, ...]) -> str:

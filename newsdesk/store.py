@@ -809,7 +809,6 @@ class Store:
                     )  # fmt: skip
         return found
 
-
     # Stories and their sources -------------------------------------------------------------
 
     def save_stories(self, stories: Sequence[tuple[Article, str]], now: datetime) -> StoryResult:

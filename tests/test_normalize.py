@@ -101,3 +101,17 @@ def test_edited_text_keeps_id_but_changes_fingerprint(tmp_path: Path) -> None:
     a, b = normalize(first, NOW, LANGUAGES, "en"), normalize(second, NOW, LANGUAGES, "en")
     assert a.id == b.id and a.fingerprint != b.fingerprint
     assert a.title == "A headline"
+
+
+def test_a_byline_line_is_not_the_lede() -> None:
+    blocks = (
+        Block("paragraph", "Von Tobias Reinhardt, Stuttgart · 05.11.2026, 14:20 Uhr"),
+        Block(
+            "paragraph",
+            "Zehntausende Beschäftigte der Metall- und Elektroindustrie haben am Mittwoch die Arbeit niedergelegt.",
+        ),
+    )
+    from newsdesk.normalize import summarize
+
+    assert summarize(blocks).startswith("Zehntausende Beschäftigte")
+    assert derive_title(blocks).startswith("Zehntausende Beschäftigte")
