@@ -1206,7 +1206,6 @@ class Store:
             raise StoreError(f"cannot store {key} in the database")
         return kept
 
-
     def delete_articles_older_than(self, cutoff: datetime) -> int:
         """Drop articles published and ingested before `cutoff` (with their tags)."""
         old = select(articles_table.c.id).where(

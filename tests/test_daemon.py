@@ -28,8 +28,7 @@ from typing import Any
 import feedparser
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import REPO
-from test_store import _postgres_url
+from conftest import REPO, postgres_url
 
 from newsdesk.store import Store
 
@@ -514,7 +513,7 @@ def test_a_second_daemon_is_refused_and_a_stale_lock_is_taken_over(
 def test_the_daemon_runs_and_locks_on_postgresql(
     workspace: Path, gazetteer_cache: Path, daemons: list[DaemonProcess]
 ) -> None:
-    for url in _postgres_url():  # skips when no PostgreSQL answers
+    for url in postgres_url():  # skips when no PostgreSQL answers
         write_daemon_config(workspace, gazetteer_cache)
         first = start(daemons, workspace, NEWSDESK_DATABASE_URL=url)
         first.wait_for("job_done job=ingest:seeds")
@@ -548,9 +547,9 @@ def test_sources_are_fetched_on_their_own_interval_and_failures_shown(
     # The seeds are read hourly, the wire folder every 1.2 s: only the wire's new file shows.
     drop_article(workspace, "zz_seed.md", "A seed that waits an hour")
     (workspace / "wire" / "quay.md").write_text(
-        (workspace / "seeds" / "zz_seed.md").read_text(encoding="utf-8").replace(
-            "A seed that waits an hour", "Lisbon reopens its northern quay"
-        ),
+        (workspace / "seeds" / "zz_seed.md")
+        .read_text(encoding="utf-8")
+        .replace("A seed that waits an hour", "Lisbon reopens its northern quay"),
         encoding="utf-8",
     )
     wait_until(

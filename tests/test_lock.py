@@ -5,32 +5,16 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from conftest import NOW
-from test_store import _postgres_url
 
 from newsdesk.errors import DaemonError
 from newsdesk.lock import acquire
 from newsdesk.store import LockHolder, Store
 
 STALE = timedelta(seconds=60)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
-        yield opened
-        opened.close()
-        return
-    for url in _postgres_url():
-        opened = Store.open(url)
-        yield opened
-        opened.close()
 
 
 def plant(store: Store, pid: int, host: str, heartbeat_age: timedelta) -> LockHolder:

@@ -17,9 +17,7 @@ def test_status_without_a_database_says_what_to_do(run_cli: RunCli, workspace: P
     assert not (workspace / "newsdesk.db").exists()
 
 
-def test_status_reads_counts_and_jobs_and_writes_nothing(
-    run_cli: RunCli, workspace: Path
-) -> None:
+def test_status_reads_counts_and_jobs_and_writes_nothing(run_cli: RunCli, workspace: Path) -> None:
     assert run_cli("ingest").exit_code == 0
     store = Store.open(f"sqlite:///{workspace / 'newsdesk.db'}")
     run = store.start_job_run("ingest:seeds", None, NOW)
