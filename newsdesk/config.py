@@ -105,6 +105,7 @@ class SmtpConfig:
     timeout_seconds: float = 30.0
     retries: int = 3
     retry_backoff_seconds: float = 2.0
+    ca_file: str = ""  # PEM bundle trusted besides the system store (a private or self-signed CA)
 
 
 @dataclass(frozen=True)

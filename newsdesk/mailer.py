@@ -6,6 +6,7 @@ Outcomes, per message:
     transient   4xx answers or dropped connections, still failing after every retry
 A failure of the session itself (cannot connect, TLS, login, the sender refused) raises
 DeliveryError: it is nobody's address that is wrong, so the batch stops and a re-run resumes.
+An untrusted certificate and a refused login raise at once: no retry can fix a setting.
 """
 
 from __future__ import annotations
@@ -68,6 +69,22 @@ class Outbox:
         pass
 
 
+def client_tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """Verify servers against the system's CAs plus, when given, the PEM bundle `ca_file`."""
+    # Not create_default_context(cafile=...): that would trust the file *instead of* the system.
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except OSError as error:  # ssl.SSLError too: the file holds no PEM certificate
+            reason = error.strerror or str(error)
+            raise DeliveryError(
+                f"[smtp] ca_file {ca_file}: cannot load CA certificates from it ({reason}); "
+                "point it at a PEM file of the certificates to trust"
+            ) from None
+    return context
+
+
 class SmtpBatch:
     """One SMTP session reused across a batch; reconnects when the server drops it."""
 
@@ -76,10 +93,11 @@ class SmtpBatch:
         smtp: SmtpConfig,
         sleep: Callable[[float], None] = time.sleep,
         tls_context: ssl.SSLContext | None = None,
+        ca_file: Path | None = None,
     ) -> None:
         self.smtp = smtp
         self.sleep = sleep
-        self.tls_context = tls_context or ssl.create_default_context()
+        self.tls_context = tls_context or client_tls_context(ca_file)
         self.password = os.environ.get(smtp.password_env, "") if smtp.password_env else ""
         if smtp.username and not self.password:
             raise DeliveryError(
@@ -89,25 +107,37 @@ class SmtpBatch:
         self._client: smtplib.SMTP | None = None
         self.connections = 0
 
-    def _connect(self) -> smtplib.SMTP:
+    def _open(self) -> smtplib.SMTP:
+        """Connect, secure the channel as configured and log in; closed again on any failure."""
         smtp = self.smtp
         client: smtplib.SMTP
+        if smtp.security == "ssl":
+            client = smtplib.SMTP_SSL(
+                smtp.host, smtp.port, timeout=smtp.timeout_seconds, context=self.tls_context
+            )
+        else:
+            client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
         try:
-            if smtp.security == "ssl":
-                client = smtplib.SMTP_SSL(
-                    smtp.host, smtp.port, timeout=smtp.timeout_seconds, context=self.tls_context
-                )
-            else:
-                client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
             if smtp.security == "starttls":
                 client.starttls(context=self.tls_context)
             if smtp.username:
                 client.login(smtp.username, self.password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = self.smtp
+        try:
+            client = self._open()
         except smtplib.SMTPAuthenticationError as error:
             raise DeliveryError(
                 f"SMTP {smtp.host}:{smtp.port}: login refused ({error.smtp_code}); check "
                 f"[smtp] username and ${smtp.password_env}"
             ) from None
+        except ssl.SSLCertVerificationError as error:
+            raise DeliveryError(_untrusted(smtp, error)) from None
         except (smtplib.SMTPException, OSError) as error:
             raise _Transient(f"connect: {error}") from None
         self.connections += 1
@@ -191,6 +221,25 @@ class SmtpBatch:
 
 class _Transient(Exception):
     """Could not (re)connect; worth another try."""
+
+
+# OpenSSL's X509_V_ERR_* codes for "no trusted CA vouches for this certificate".
+_UNKNOWN_ISSUER = frozenset({18, 19, 20, 21})
+_NAME_MISMATCH = frozenset({62, 64})  # hostname, IP address
+
+
+def _untrusted(smtp: SmtpConfig, error: ssl.SSLCertVerificationError) -> str:
+    """One line saying why the server's certificate was refused and which setting fixes it."""
+    where = f"SMTP {smtp.host}:{smtp.port}: the server's TLS certificate"
+    reason = error.verify_message or str(error)
+    if error.verify_code in _NAME_MISMATCH:
+        return f"{where} does not cover {smtp.host} ({reason}); set [smtp] host to a name it covers"
+    if error.verify_code in _UNKNOWN_ISSUER:
+        return (
+            f"{where} is not trusted ({reason}); if the server uses a self-signed or "
+            "private-CA certificate, set [smtp] ca_file to that CA's PEM file"
+        )
+    return f"{where} was refused ({reason}); fix the server's certificate or [smtp] ca_file"
 
 
 def _answer(code: int, text: bytes | str) -> str:

@@ -482,7 +482,13 @@ def send_pending(
         return
     envelope_sender = parseaddr(config.digest.sender)[1]
     transport: SmtpBatch | Outbox = (
-        SmtpBatch(config.smtp, sleep) if config.smtp is not None else Outbox(config.outbox_dir)
+        SmtpBatch(
+            config.smtp,
+            sleep,
+            ca_file=config.path(config.smtp.ca_file) if config.smtp.ca_file else None,
+        )
+        if config.smtp is not None
+        else Outbox(config.outbox_dir)
     )
     try:
         for item in pending:

@@ -2,6 +2,7 @@
 
 The SMTP server is aiosmtpd on 127.0.0.1. Its handler can be told to answer a recipient with
 4xx or 5xx, to drop the connection at the Nth message, or to hold one message until released.
+It notes whether each message came over TLS and who had logged in to send it.
 """
 
 from __future__ import annotations
@@ -125,6 +126,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    tls: bool = False  # the session was encrypted (STARTTLS or implicit TLS)
+    login: bytes | None = None  # the AUTH identity, if the client logged in
 
     @property
     def message(self) -> EmailMessage:
@@ -154,8 +157,9 @@ class Sink:
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
-        with self.lock:
-            self.connections += 1
+        if session.ssl is None:  # the EHLO repeated after STARTTLS is the same connection
+            with self.lock:
+                self.connections += 1
         session.host_name = hostname
         return responses
 
@@ -178,9 +182,16 @@ class Sink:
         if drop:
             server.transport.abort()  # gone before "250": the client cannot know it arrived
             return "421 gone"
+        tls = server.transport.get_extra_info("ssl_object") is not None
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                    tls,
+                    session.login_data,
+                )
             )
         if number == self.hold_at:
             self.held.set()
@@ -190,10 +201,11 @@ class Sink:
 
 
 class SmtpServer:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, **options: Any) -> None:
+        """`options` go to aiosmtpd's Controller: tls_context, ssl_context, authenticator..."""
         self.sink = Sink()
         self.port = port or free_port()
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, **options)
 
     @classmethod
     def on_port(cls, port: int) -> SmtpServer:

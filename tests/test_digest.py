@@ -3,14 +3,16 @@ choosing articles (never one twice) and the outbox. Real SQLite, real templates,
 
 from __future__ import annotations
 
+import base64
 import re
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import dkim
 import pytest
 from conftest import NOW
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from digest_support import (
     SECRET,
     asia_article,
@@ -191,19 +193,18 @@ def test_big_digests_stay_under_gmail_clipping_with_the_footer() -> None:
 
 
 def test_dkim_signature_covers_both_list_unsubscribe_headers(tmp_path: Path) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     key = tmp_path / "dkim.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-traditional", "-out", str(key), "2048"],
-        check=True,
-        capture_output=True,
+    key.write_bytes(
+        private.private_bytes(  # PKCS#1 "BEGIN RSA PRIVATE KEY", as `openssl genrsa` writes
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
     )
-    public = subprocess.run(
-        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    import base64
-
+    public = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     signer = DkimSigner("newsdesk", "news.example.org", key.read_bytes())
     raw = render(ARTICLES, SAM, signer=signer).raw
