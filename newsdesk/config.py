@@ -352,6 +352,13 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"{where}: [smtp] host: required when [smtp] is present")
         if config.smtp.security not in ("starttls", "ssl", "none"):
             raise ConfigError(f"{where}: [smtp] security must be starttls, ssl or none")
+        loopback = config.smtp.host in ("localhost", "127.0.0.1", "::1")
+        if config.smtp.security == "none" and config.smtp.username and not loopback:
+            # A login without TLS would send the password in clear over the network.
+            raise ConfigError(
+                f"{where}: [smtp] security = \"none\" with a username would send the password "
+                "unencrypted; use starttls or ssl"
+            )
         if config.smtp.retries < 0 or config.smtp.retry_backoff_seconds < 0:
             raise ConfigError(f"{where}: [smtp] retries and retry_backoff_seconds must be >= 0")
     _check_digest(config.digest, f"{where}: [digest]")

@@ -39,6 +39,10 @@ def test_shipped_config_loads_and_matches_defaults() -> None:
         ('[retention]\nrun_at = "25:00"\n', "[retention] run_at must be HH:MM"),
         ("[[subscribers]]\nname = 'x'\n", "[[subscribers]] #1 email: required"),
         ("[feeds\n", "not valid TOML"),
+        (
+            '[smtp]\nhost = "mail.example.org"\nsecurity = "none"\nusername = "u"\n',
+            "would send the password unencrypted",
+        ),
         ('[ingest]\nlanguages = "fr"\n', "[ingest] languages must be a list of strings"),
     ],
 )
