@@ -151,7 +151,7 @@ def main() -> None:
         )
         (workspace / "seeds").mkdir()
         (workspace / "newsdesk.toml").write_text(
-            "[schedule]\ningest_every_minutes = 30\n[fetch]\nconcurrency = 16\nper_host = 4\n"
+            "[schedule]\ningest_every_seconds = 1800\n[fetch]\nconcurrency = 16\nper_host = 4\n"
             + sources,
             encoding="utf-8",
         )

@@ -224,7 +224,7 @@ def daemon(obj: Context) -> None:
     from newsdesk import daemon as daemon_module
 
     try:
-        sys.exit(daemon_module.run(obj.config))
+        sys.exit(daemon_module.run(obj.config, obj.config_path))
     except NewsdeskError as error:
         raise _fail(error) from None
 
@@ -583,6 +583,34 @@ def serve(obj: Context, host: str, port: int) -> None:
         raise _fail(error) from None
     click.echo(f"serving {config.feeds_dir} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
     server.serve(config, host, port, extra_routes=unsubscribe.routes(config))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Show the daemon, each job's next and last run, and counts; read-only, safe while it runs."""
+    from newsdesk import status as status_module
+
+    try:
+        config = obj.config
+        url = config.database_url()
+        database = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+        if database is not None and not database.exists():
+            raise NewsdeskError(
+                f"no database at {database}; start the daemon or run `newsdesk ingest` first"
+            )
+        store = obj.store()
+        try:
+            report = status_module.collect(config, store, obj.now())
+        finally:
+            store.close()
+    except NewsdeskError as error:
+        raise _fail(error) from None
+    if as_json:
+        click.echo(json.dumps(status_module.to_json(report), ensure_ascii=False, indent=2))
+    else:
+        click.echo(status_module.render_text(report))
 
 
 def main(args: list[str] | None = None, prog_name: str | None = None) -> None:

@@ -109,10 +109,20 @@ class SmtpConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    ingest_every_minutes: float = 30.0
-    digest_time: str = "07:00"
+    ingest_every_seconds: float = 1800.0
     digest_days: str = "mon-sun"
+    weekly_day: str = "mon"
     timezone: str = "UTC"
+    misfire_grace_seconds: float = 600.0
+    digest_grace_hours: float = 6.0
+    stop_timeout_seconds: float = 60.0
+    lock_stale_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    days: int = 90
+    run_at: str = "03:30"
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ class SourceConfig:
     language: str = ""
     countries: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
-    fetch_every_minutes: float = 0.0  # 0 = [schedule] ingest_every_minutes
+    fetch_every_minutes: float = 0.0  # 0 = [schedule] ingest_every_seconds
     full_text: bool = False
     enabled: bool = True
 
@@ -155,6 +165,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     subscribers: tuple[Subscriber, ...] = ()
     regions: tuple[CustomRegion, ...] = ()
     topics: tuple[CustomTopic, ...] = ()
@@ -203,6 +214,7 @@ _SECTIONS: dict[str, type] = {
     "smtp": SmtpConfig,
     "schedule": ScheduleConfig,
     "fetch": FetchConfig,
+    "retention": RetentionConfig,
 }
 
 # Sections that are arrays of tables ([[name]]), each entry one record.
@@ -331,12 +343,7 @@ def _check_values(config: Config) -> None:
         raise ConfigError(f"{where}: [feeds] websub_hub must be an absolute http(s) URL or empty")
     if config.feeds.cache_max_age < 0:
         raise ConfigError(f"{where}: [feeds] cache_max_age must be zero or more seconds")
-    if config.schedule.ingest_every_minutes <= 0:
-        raise ConfigError(f"{where}: [schedule] ingest_every_minutes must be positive")
-    if not _TIME_RE.match(config.schedule.digest_time):
-        raise ConfigError(
-            f"{where}: [schedule] digest_time must be HH:MM, got {config.schedule.digest_time!r}"
-        )
+    _check_schedule(config.schedule, config.retention, where)
     _check_days(config.schedule.digest_days, f"{where}: [schedule] digest_days")
     _check_timezone(config.schedule.timezone, f"{where}: [schedule] timezone")
     if config.smtp is not None:
@@ -360,6 +367,29 @@ def _check_values(config: Config) -> None:
         problem = address_problem(sub.email)
         if problem:
             raise ConfigError(f"{label} email {sub.email!r}: {problem}")
+
+
+def _check_schedule(schedule: ScheduleConfig, retention: RetentionConfig, where: str) -> None:
+    positive = (
+        "ingest_every_seconds",
+        "misfire_grace_seconds",
+        "stop_timeout_seconds",
+        "lock_stale_seconds",
+    )
+    for key in positive:
+        if getattr(schedule, key) <= 0:
+            raise ConfigError(f"{where}: [schedule] {key} must be positive")
+    if schedule.digest_grace_hours < 0:
+        raise ConfigError(f"{where}: [schedule] digest_grace_hours must be 0 or more")
+    if schedule.weekly_day.lower() not in _DAYS:
+        raise ConfigError(
+            f"{where}: [schedule] weekly_day must be a day name like mon, "
+            f"got {schedule.weekly_day!r}"
+        )
+    if retention.days < 0:
+        raise ConfigError(f"{where}: [retention] days must be 0 (keep forever) or more")
+    if not _TIME_RE.match(retention.run_at):
+        raise ConfigError(f"{where}: [retention] run_at must be HH:MM, got {retention.run_at!r}")
 
 
 def _check_digest(digest: DigestConfig, where: str) -> None:

@@ -5,7 +5,8 @@
     ├── InputError           one input (file, feed, page, JSON row) cannot become an article;
     │                        the batch records it and goes on
     ├── StoreError           the database cannot be opened or migrated
-    └── DeliveryError        an email could not be handed to SMTP or written to the outbox
+    ├── DeliveryError        an email could not be handed to SMTP or written to the outbox
+    └── DaemonError          the daemon cannot start: another one holds the database's lock
 
 Every message names what failed (a file, a config key, a source) and what to do about it.
 """
@@ -34,3 +35,7 @@ class StoreError(NewsdeskError):
 
 class DeliveryError(NewsdeskError):
     """A digest could not be delivered."""
+
+
+class DaemonError(NewsdeskError):
+    """The scheduler daemon cannot run (another daemon holds the database's lock)."""

@@ -38,3 +38,11 @@ def setup_logging(level: str = "warning", as_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def quote(value: object) -> str:
+    """A value for a key=value line: bare when it is one word, else JSON-quoted."""
+    text = str(value)
+    if text and not any(c in text for c in ' "=\n\r\t'):
+        return text
+    return json.dumps(text, ensure_ascii=False)

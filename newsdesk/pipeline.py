@@ -162,7 +162,7 @@ def fetch_limits(config: Config) -> Limits:
 
 def web_sources(config: Config, store: Store, now: datetime) -> list[WebSource]:
     """The enabled web sources of the config, then those imported from OPML, registered."""
-    default_interval = timedelta(minutes=config.schedule.ingest_every_minutes)
+    default_interval = timedelta(seconds=config.schedule.ingest_every_seconds)
     found: list[WebSource] = []
     for entry in config.sources:
         if not entry.url:
@@ -306,7 +306,11 @@ def _ingest_folder(
         return IngestReport()
     report = ingest(config, store, tagger, [path], now, source=folder)
     report.sources = 1
-    minutes = folder.fetch_every_minutes or config.schedule.ingest_every_minutes
+    every = (
+        timedelta(minutes=folder.fetch_every_minutes)
+        if folder.fetch_every_minutes
+        else timedelta(seconds=config.schedule.ingest_every_seconds)
+    )
     failed = not path.is_dir()
     store.update_source(
         folder.name,
@@ -319,7 +323,7 @@ def _ingest_folder(
             "last_error": f"folder {path} not found"
             if failed
             else "; ".join(str(e) for e in report.errors[:5])[:2000],
-            "next_fetch": now + timedelta(minutes=minutes),
+            "next_fetch": now + every,
         },
         now,
     )

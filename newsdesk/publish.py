@@ -7,21 +7,38 @@ import tempfile
 from pathlib import Path
 
 
-def write_if_changed(path: Path, content: bytes) -> bool:
-    """Write `content` to `path` atomically unless it already holds it; True if written."""
+def holds(path: Path, content: bytes) -> bool:
+    """True when `path` already holds exactly `content` (then it is left alone, mtime and all,
+    so HTTP validators stay valid)."""
     try:
-        if path.read_bytes() == content:
-            return False  # same bytes, same mtime: HTTP validators stay valid
+        return path.read_bytes() == content
     except FileNotFoundError:
-        pass
+        return False
+
+
+def _temp_copy(path: Path, content: bytes, sync: bool) -> str:
+    """`content` in a temp file beside `path` (same file system, so a rename is atomic)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(temp_name, 0o644)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return temp_name
+
+
+def write_if_changed(path: Path, content: bytes) -> bool:
+    """Write `content` to `path` atomically unless it already holds it; True if written."""
+    if holds(path, content):
+        return False
+    temp_name = _temp_copy(path, content, sync=True)
+    try:
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -51,21 +68,9 @@ class Batch:
 
     def stage(self, path: Path, content: bytes) -> bool:
         """Queue `content` for `path` unless the file already holds it; True if queued."""
-        try:
-            if path.read_bytes() == content:
-                return False
-        except FileNotFoundError:
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-            os.chmod(temp_name, 0o644)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        self._staged.append((temp_name, path))
+        if holds(path, content):
+            return False
+        self._staged.append((_temp_copy(path, content, sync=False), path))
         return True
 
     def commit(self) -> None:

@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsdesk.errors import StoreError
 from newsdesk.models import Article, Subscriber, Tag
@@ -233,6 +233,48 @@ def _migration_sources(connection: Connection) -> None:
             )
 
 
+job_runs_table = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(200), nullable=False),
+    Column("scheduled", UTCDateTime, nullable=True),  # the slot a digest run belongs to
+    Column("started", UTCDateTime, nullable=False),
+    Column("finished", UTCDateTime, nullable=True),
+    Column("duration", Float, nullable=True),  # seconds
+    Column("result", String(16), nullable=False),  # running | ok | error | missed | interrupted
+    Column("error", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_job_runs_job_started", "job_id", "started"),
+)
+
+daemon_lock_table = Table(
+    "daemon_lock",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("token", String(64), nullable=False),  # unique per daemon start
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started", UTCDateTime, nullable=False),
+    Column("heartbeat", UTCDateTime, nullable=False),
+)
+
+daemon_jobs_table = Table(
+    "daemon_jobs",
+    metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("next_run", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+def _migration_daemon(connection: Connection) -> None:
+    for table in (job_runs_table, daemon_lock_table, daemon_jobs_table):
+        table.create(connection, checkfirst=True)
+
+
 def _migration_feeds(connection: Connection) -> None:
     """article_tags.published (backfilled) and the indexes that make feed queries ranges."""
     columns = {c["name"] for c in inspect(connection).get_columns("article_tags")}
@@ -253,6 +295,7 @@ def _migration_feeds(connection: Connection) -> None:
             index.create(connection, checkfirst=True)
 
 
+# Append-only: each function moves the schema from version N to N+1.
 def _migration_subscribers(connection: Connection) -> None:
     for table in (subscribers_table, digest_articles_table):
         table.create(connection, checkfirst=True)
@@ -264,6 +307,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_sources,
     _migration_subscribers,
     _migration_feeds,
+    _migration_daemon,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -338,6 +382,38 @@ class TagCount:
     code: str
     label: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    """The daemon that holds (or last held) the database's lock row."""
+
+    token: str
+    pid: int
+    host: str
+    started: datetime
+    heartbeat: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    job_id: str
+    scheduled: datetime | None
+    started: datetime
+    finished: datetime | None
+    duration: float | None
+    result: str
+    error: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledJob:
+    job_id: str
+    name: str
+    trigger: str
+    next_run: datetime | None
+    updated_at: datetime
 
 
 def tag_signature(tags: Iterable[Tag]) -> str:
@@ -1130,6 +1206,256 @@ class Store:
             raise StoreError(f"cannot store {key} in the database")
         return kept
 
+    def delete_articles_older_than(self, cutoff: datetime) -> int:
+        """Drop articles published and ingested before `cutoff` (with their tags)."""
+        old = select(articles_table.c.id).where(
+            articles_table.c.published < cutoff, articles_table.c.ingested_at < cutoff
+        )
+        with self.engine.begin() as connection:
+            ids = [row[0] for row in connection.execute(old)]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for dependent in (tags_table.c.article_id, article_sources_table.c.article_id):
+                    connection.execute(delete(dependent.table).where(dependent.in_(chunk)))
+                connection.execute(delete(articles_table).where(articles_table.c.id.in_(chunk)))
+        return len(ids)
+
+    # Daemon: lock, job history, schedule ----------------------------------------------
+
+    def lock_holder(self, name: str = "daemon") -> LockHolder | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(daemon_lock_table).where(daemon_lock_table.c.name == name)
+            ).first()
+        if row is None:
+            return None
+        return LockHolder(row.token, row.pid, row.host, row.started, row.heartbeat)
+
+    def claim_lock(
+        self,
+        holder: LockHolder,
+        replacing: str | None,
+        name: str = "daemon",
+    ) -> bool:
+        """Take the lock row: insert it, or replace the holder whose token is `replacing`.
+
+        Compare-and-swap on the token, so of two daemons racing for a stale lock one wins.
+        """
+        values = {
+            "token": holder.token,
+            "pid": holder.pid,
+            "host": holder.host,
+            "started": holder.started,
+            "heartbeat": holder.heartbeat,
+        }
+        try:
+            with self.engine.begin() as connection:
+                if replacing is None:
+                    connection.execute(insert(daemon_lock_table).values(name=name, **values))
+                    return True
+                result = connection.execute(
+                    update(daemon_lock_table)
+                    .where(
+                        daemon_lock_table.c.name == name,
+                        daemon_lock_table.c.token == replacing,
+                    )
+                    .values(**values)
+                )
+                return result.rowcount == 1
+        except IntegrityError:
+            return False  # another daemon inserted the row first
+
+    def heartbeat_lock(self, token: str, now: datetime, name: str = "daemon") -> bool:
+        """Refresh the lock's heartbeat; False when this daemon no longer holds it."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(daemon_lock_table)
+                .where(daemon_lock_table.c.name == name, daemon_lock_table.c.token == token)
+                .values(heartbeat=now)
+            )
+        return result.rowcount == 1
+
+    def release_lock(self, token: str, name: str = "daemon") -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(daemon_lock_table).where(
+                    daemon_lock_table.c.name == name, daemon_lock_table.c.token == token
+                )
+            )
+
+    def start_job_run(self, job_id: str, scheduled: datetime | None, started: datetime) -> int:
+        """Record that a job started; returns the run's id for `finish_job_run`."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                insert(job_runs_table).values(
+                    job_id=job_id,
+                    scheduled=scheduled,
+                    started=started,
+                    result="running",
+                    error="",
+                    detail="",
+                )
+            )
+            key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def set_job_run_scheduled(self, run_id: int, scheduled: datetime) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(job_runs_table)
+                .where(job_runs_table.c.id == run_id)
+                .values(scheduled=scheduled)
+            )
+
+    def finish_job_run(
+        self, run_id: int, finished: datetime, result: str, error: str = "", detail: str = ""
+    ) -> None:
+        with self.engine.begin() as connection:
+            started = connection.execute(
+                select(job_runs_table.c.started).where(job_runs_table.c.id == run_id)
+            ).scalar_one()
+            connection.execute(
+                update(job_runs_table)
+                .where(job_runs_table.c.id == run_id)
+                .values(
+                    finished=finished,
+                    duration=max(0.0, (finished - started).total_seconds()),
+                    result=result,
+                    error=error,
+                    detail=detail,
+                )
+            )
+
+    def record_job_run(
+        self,
+        job_id: str,
+        scheduled: datetime | None,
+        started: datetime,
+        result: str,
+        error: str = "",
+        detail: str = "",
+    ) -> None:
+        """A run that never ran (missed, refused): one row, finished when it was decided."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(job_runs_table).values(
+                    job_id=job_id,
+                    scheduled=scheduled,
+                    started=started,
+                    finished=started,
+                    duration=0.0,
+                    result=result,
+                    error=error,
+                    detail=detail,
+                )
+            )
+
+    def interrupt_unfinished_runs(self, now: datetime) -> int:
+        """Mark runs a killed daemon left `running` as interrupted (call holding the lock)."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(job_runs_table)
+                .where(job_runs_table.c.result == "running")
+                .values(result="interrupted", finished=now, error="the daemon stopped mid-run")
+            )
+        return int(result.rowcount)
+
+    def job_completed(self, job_id: str, scheduled: datetime) -> bool:
+        """Whether a run of `job_id` for the slot `scheduled` finished without error."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(job_runs_table.c.id)
+                .where(
+                    job_runs_table.c.job_id == job_id,
+                    job_runs_table.c.scheduled == scheduled,
+                    job_runs_table.c.result == "ok",
+                )
+                .limit(1)
+            ).first()
+        return found is not None
+
+    def last_job_runs(self) -> dict[str, JobRun]:
+        """The latest run of every job, by job id."""
+        latest = (
+            select(job_runs_table.c.job_id, func.max(job_runs_table.c.id).label("id"))
+            .group_by(job_runs_table.c.job_id)
+            .subquery()
+        )
+        query = select(job_runs_table).join(latest, job_runs_table.c.id == latest.c.id)
+        with self.engine.connect() as connection:
+            return {row.job_id: _job_run_from_row(row) for row in connection.execute(query)}
+
+    def job_runs(self, job_id: str | None = None) -> list[JobRun]:
+        """Every recorded run (of one job, or all), oldest first."""
+        query = select(job_runs_table).order_by(job_runs_table.c.id)
+        if job_id is not None:
+            query = query.where(job_runs_table.c.job_id == job_id)
+        with self.engine.connect() as connection:
+            return [_job_run_from_row(row) for row in connection.execute(query)]
+
+    def prune_job_runs(self, before: datetime) -> int:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                delete(job_runs_table).where(
+                    job_runs_table.c.started < before, job_runs_table.c.result != "running"
+                )
+            )
+        return int(result.rowcount)
+
+    def save_job_schedule(self, jobs: Sequence[ScheduledJob]) -> None:
+        """Replace the published schedule (what `newsdesk status` shows as next runs)."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(daemon_jobs_table))
+            if jobs:
+                connection.execute(
+                    insert(daemon_jobs_table),
+                    [
+                        {
+                            "job_id": job.job_id,
+                            "name": job.name,
+                            "trigger": job.trigger,
+                            "next_run": job.next_run,
+                            "updated_at": job.updated_at,
+                        }
+                        for job in jobs
+                    ],
+                )
+
+    def job_schedule(self) -> list[ScheduledJob]:
+        with self.engine.connect() as connection:
+            query = select(daemon_jobs_table).order_by(daemon_jobs_table.c.job_id)
+            rows = connection.execute(query)
+            return [
+                ScheduledJob(row.job_id, row.name, row.trigger, row.next_run, row.updated_at)
+                for row in rows
+            ]
+
+    def sent_deliveries(self, periods: Iterable[str]) -> set[tuple[str, str]]:
+        """(period, email) pairs of the ledger marked sent, for the given periods."""
+        wanted = sorted(set(periods))
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                rows = connection.execute(
+                    select(deliveries_table.c.period, deliveries_table.c.email).where(
+                        deliveries_table.c.period.in_(wanted[start : start + 500]),
+                        deliveries_table.c.status == "sent",
+                    )
+                )
+                found.update((row.period, row.email) for row in rows)
+        return found
+
+    def sources_in_error(self) -> list[tuple[str, str]]:
+        """(source, last error) for every source whose last fetch or read failed."""
+        query = (
+            select(sources_table.c.name, sources_table.c.last_error)
+            .where(sources_table.c.error_count > 0)
+            .order_by(sources_table.c.name)
+        )
+        with self.engine.connect() as connection:
+            return [(str(name), str(error)) for name, error in connection.execute(query)]
+
 
 def _story_keys(article: Article) -> tuple[str, str]:
     url = canonical_url(article.url) if is_web_url(article.url) else ""
@@ -1281,6 +1607,19 @@ def _article_from_row(row: Any, tags: tuple[Tag, ...]) -> Article:
         source=row.source,
         fingerprint=row.fingerprint,
         tags=tags,
+    )
+
+
+def _job_run_from_row(row: Any) -> JobRun:
+    return JobRun(
+        row.job_id,
+        row.scheduled,
+        row.started,
+        row.finished,
+        row.duration,
+        row.result,
+        row.error,
+        row.detail,
     )
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner, Result
 from webserver import web  # noqa: F401  (the loopback HTTP server fixture of the web tests)
 
 from newsdesk.cli import cli
+from newsdesk.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -90,3 +94,40 @@ def run_cli(workspace: Path) -> RunCli:
         )
 
     return invoke
+
+
+PG_ADMIN_URL = os.environ.get(
+    "NEWSDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for one test, dropped afterwards; skip if none answers."""
+    try:
+        admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            name = f"newsdesk_test_{uuid.uuid4().hex[:10]}"
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except Exception as error:  # no server, no driver, no rights: all mean "skip"
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error.__class__.__name__}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store on a real SQLite file, then on PostgreSQL when one is reachable."""
+    if request.param == "sqlite":
+        opened = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
+        yield opened
+        opened.close()
+        return
+    for url in postgres_url():
+        opened = Store.open(url)
+        yield opened
+        opened.close()

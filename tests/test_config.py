@@ -31,7 +31,12 @@ def test_shipped_config_loads_and_matches_defaults() -> None:
         ("[wat]\n", "unknown section [wat]"),
         ("[feeds]\nitem_limit = 0\n", "[feeds] item_limit must be positive"),
         ('[schedule]\ntimezone = "Mars/Olympus"\n', "unknown time zone 'Mars/Olympus'"),
-        ('[schedule]\ndigest_time = "7am"\n', "digest_time must be HH:MM"),
+        (
+            '[[subscribers]]\nemail = "a@example.org"\ntime = "7am"\n',
+            "[[subscribers]] #1 time must be HH:MM",
+        ),
+        ("[schedule]\ningest_every_seconds = 0\n", "ingest_every_seconds must be positive"),
+        ('[retention]\nrun_at = "25:00"\n', "[retention] run_at must be HH:MM"),
         ("[[subscribers]]\nname = 'x'\n", "[[subscribers]] #1 email: required"),
         ("[feeds\n", "not valid TOML"),
         ('[ingest]\nlanguages = "fr"\n', "[ingest] languages must be a list of strings"),

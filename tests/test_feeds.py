@@ -667,9 +667,9 @@ def test_postgresql_builds_the_same_bytes(
     site: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The feed queries (tag-driven, ranges, counts, casts) agree across both backends."""
-    from test_store import _postgres_url
+    from conftest import postgres_url
 
-    for url in _postgres_url():
+    for url in postgres_url():
         other = tmp_path_factory.mktemp("pg")
         make_workspace(other)
         (other / "newsdesk.db").unlink()  # so the feeds can only come from PostgreSQL

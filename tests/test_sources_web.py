@@ -20,7 +20,6 @@ from typing import Any
 import feedparser
 import pytest
 from conftest import NOW, RunCli, write_config
-from test_store import store  # noqa: F401  (fixture: SQLite, and PostgreSQL when reachable)
 from webserver import FIXTURES, WebServer
 
 from newsdesk.errors import InputError
@@ -439,7 +438,7 @@ def test_bad_source_entries_are_clear_errors(
     assert "[[sources]] #1" in result.output and message in result.output
 
 
-def test_stories_and_source_state_on_every_backend(store: Store) -> None:  # noqa: F811
+def test_stories_and_source_state_on_every_backend(store: Store) -> None:
     from test_store import make_article
 
     first = dataclasses.replace(make_article("a1", 1, ()), url="https://example.org/s?utm_source=x")

@@ -2,53 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
-import sqlalchemy
 from conftest import NOW
 
 from newsdesk.models import Article, Tag
 from newsdesk.store import SCHEMA_VERSION, ArticleFilter, Store
-
-PG_ADMIN_URL = os.environ.get(
-    "NEWSDESK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _postgres_url() -> Iterator[str]:
-    try:
-        admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            name = f"newsdesk_test_{uuid.uuid4().hex[:10]}"
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except Exception as error:  # no server, no driver, no rights: all mean "skip"
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error.__class__.__name__}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
-        yield opened
-        opened.close()
-        return
-    for url in _postgres_url():
-        opened = Store.open(url)
-        yield opened
-        opened.close()
 
 
 def make_article(identifier: str, hours_ago: int, tags: tuple[Tag, ...]) -> Article:
