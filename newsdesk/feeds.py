@@ -72,7 +72,7 @@ class Site:
     hub: str = ""
 
     def url(self, name: str) -> str:
-        return urljoin(self.base_url, name)
+        return _clean(urljoin(self.base_url, name))  # lxml refuses what XML forbids
 
 
 @dataclass
@@ -158,9 +158,10 @@ def _render_rss(
     feed: FeedDef, articles: Sequence[Article], site: Site, now: datetime, cache: EntryCache
 ) -> bytes:
     generator = _generator(feed, articles, site, now)
-    # Declares dc: for the items. register_extension, not load_extension: that one imports a
-    # module by name on every call, which costs more than the rest of making an entry.
+    # dc: declares the namespace of the items' dc:creator and dc:language; ours adds links.
+    # register_extension, not load_extension: that one imports a module by name on every call.
     generator.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
+    generator.register_extension(feedext.NAMESPACE, FeedLinks, EntryLanguage)
     generator.docs("https://www.rssboard.org/rss-specification")
     generator.link(href=feed_url(site, feed, "rss"), rel="self", type=MEDIA_TYPES["rss"])
     # RSS <link> is the feed's last link in feedgen: the index, as a page for people.
@@ -170,7 +171,7 @@ def _render_rss(
         if fmt != "rss":
             links.link("alternate", feed_url(site, feed, fmt), MEDIA_TYPES[fmt])
     if site.hub:
-        links.link("hub", site.hub)
+        links.link("hub", _clean(site.hub))
     for article in articles:
         generator.add_entry(feedEntry=_entry(article, cache), order="append")  # not prepend
     return XML_DECLARATION + bytes(generator.rss_str(pretty=True, xml_declaration=False))
@@ -187,7 +188,7 @@ def _render_atom(
         if fmt != "atom":
             generator.link(href=feed_url(site, feed, fmt), rel="alternate", type=MEDIA_TYPES[fmt])
     if site.hub:
-        generator.link(href=site.hub, rel="hub")
+        generator.link(href=_clean(site.hub), rel="hub")
     for article in articles:
         generator.add_entry(feedEntry=_entry(article, cache), order="append")  # not prepend
     return XML_DECLARATION + bytes(generator.atom_str(pretty=True, xml_declaration=False))
@@ -198,7 +199,6 @@ def _generator(
 ) -> FeedGenerator:
     """What the RSS and the Atom rendering of a feed share."""
     generator = FeedGenerator()
-    generator.register_extension(feedext.NAMESPACE, FeedLinks, EntryLanguage)
     generator.id(feed_url(site, feed, "atom"))  # Atom only
     generator.title(_clean(feed.title) or feed.slug)
     generator.description(_clean(_description(feed, site)) or feed.slug)  # and Atom subtitle
