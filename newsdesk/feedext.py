@@ -5,10 +5,10 @@ that is rendered once however many feeds carry it.
   only the first `rel="self"` link of the feed into RSS).
 - Atom entry: `xml:lang` (feedgen has it on the feed only).
 
-RSS items get `dc:creator` and `dc:language` from feedgen's own `dc` extension. An extension is
-registered under `NAMESPACE` on every FeedGenerator and on every FeedEntry (feedgen makes the
-instance an attribute of that name), for both formats, so whichever feed adds a shared entry
-first, the entry renders the same in every feed.
+RSS items get `dc:creator` and `dc:language` from feedgen's own `dc` extension. Both are
+registered on each FeedEntry when it is made, for both formats (feedgen makes the instance an
+attribute named after the extension): a FeedGenerator would otherwise register its own on the
+entries it adds, and a shared entry would render as the first feed that added it wanted.
 """
 
 from __future__ import annotations
