@@ -1,8 +1,9 @@
 """Articles + a feed definition -> RSS 2.0, Atom 1.0 and JSON Feed 1.1 bytes, and an OPML list.
 
-Written directly rather than through feedgen: every element the W3C Feed Validation Service
-wants is under our control (self/alternate/hub links, isPermaLink, per-item language), and an
-item is rendered once per build however many feeds carry it (`EntryCache`).
+feedgen writes RSS and Atom; what it lacks (sibling and hub links in RSS, per-entry xml:lang)
+comes from our extensions in `newsdesk.feedext`. Each article becomes one FeedEntry per build,
+added to every RSS and Atom feed that carries it (`EntryCache`). JSON Feed 1.1 is written
+directly: feedgen has none.
 
 Pure: dates come from the articles (or `now` for an empty feed), so the bytes are reproducible.
 """
@@ -21,8 +22,13 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 import orjson
+from feedgen.entry import FeedEntry
+from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.feed import FeedGenerator
 
+from newsdesk import feedext
 from newsdesk.catalog import KIND_HEADINGS, KIND_ORDER, FeedDef
+from newsdesk.feedext import EntryLanguage, FeedLinks, SharedEntry
 from newsdesk.models import Article, Tag
 from newsdesk.normalize import ALLOWED_TAGS, tag_uri
 from newsdesk.tagging.custom import CUSTOM_PREFIX
@@ -37,6 +43,8 @@ MEDIA_TYPES = {
 FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsdesk"
+# Ours rather than lxml's (single quotes, upper-case UTF-8): the same prolog in every format.
+XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 # Category schemes, so a reader can tell an IPTC topic from an ISO country code.
 COUNTRY_SCHEME = "https://www.iso.org/iso-3166-country-codes.html"
 M49_SCHEME = "https://unstats.un.org/unsd/methodology/m49/"
@@ -64,44 +72,17 @@ class Site:
     hub: str = ""
 
     def url(self, name: str) -> str:
-        return urljoin(self.base_url, name)
+        return _clean(urljoin(self.base_url, name))  # lxml refuses what XML forbids
 
 
 @dataclass
 class EntryCache:
-    """Rendered items by (format, article id), so an article is rendered once per build."""
+    """What one build makes once per article (or tag) and reuses in every feed that needs it."""
 
-    items: dict[tuple[str, str], bytes] = field(default_factory=dict)  # encoded once
-    categories: dict[tuple[str, str, str, str], str] = field(default_factory=dict)
+    entries: dict[str, FeedEntry] = field(default_factory=dict)  # article id -> RSS/Atom entry
+    items: dict[tuple[str, str], bytes] = field(default_factory=dict)  # JSON Feed items, encoded
+    categories: dict[tuple[str, str, str], dict[str, str]] = field(default_factory=dict)
     content: dict[str, str] = field(default_factory=dict)  # article id -> HTML
-    escaped: dict[str, str] = field(default_factory=dict)  # article id -> HTML escaped for XML
-    fields: dict[str, Escaped] = field(default_factory=dict)  # article id -> its text, escaped
-
-
-@dataclass(frozen=True, slots=True)
-class Escaped:
-    """An article's short texts escaped for XML once, for both the RSS and the Atom item."""
-
-    title: str
-    summary: str
-    source: str
-    url: str  # "" when the article has no web address
-    guid: str
-    language: str
-
-    @classmethod
-    def of(cls, article: Article, cache: EntryCache) -> Escaped:
-        found = cache.fields.get(article.id)
-        if found is None:
-            found = cache.fields[article.id] = cls(
-                title=_x(article.title),
-                summary=_x(summary_text(article)),
-                source=_x(article.source),
-                url=_xa(article.url) if _is_web(article.url) else "",
-                guid=_x(tag_uri(article.id)),
-                language=_xa(article.language),
-            )
-        return found
 
 
 def feed_url(site: Site, feed: FeedDef, fmt: str) -> str:
@@ -170,133 +151,126 @@ def summary_text(article: Article) -> str:
     return article.summary.strip() or article.body_text.strip()[:300] or article.title
 
 
-# RSS 2.0 -----------------------------------------------------------------------------------
+# RSS 2.0 and Atom 1.0, through feedgen -------------------------------------------------------
 
 
 def _render_rss(
     feed: FeedDef, articles: Sequence[Article], site: Site, now: datetime, cache: EntryCache
 ) -> bytes:
-    parts = [
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom" '
-        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
-        'xmlns:dc="http://purl.org/dc/elements/1.1/">\n<channel>\n',
-        f"<title>{_x(feed.title)}</title>\n",
-        f"<link>{_x(site.url('index.html'))}</link>\n",
-        f"<description>{_x(_description(feed, site))}</description>\n",
-        f"<language>{_x(feed_language(feed, articles, site))}</language>\n",
-        f"<lastBuildDate>{_rfc822(newest(articles, now))}</lastBuildDate>\n",
-        f"<generator>{GENERATOR}</generator>\n",
-        "<docs>https://www.rssboard.org/rss-specification</docs>\n",
-        *_atom_links(feed, site, "rss", "atom:link"),
-    ]
-    items = []
+    generator = _generator(feed, articles, site, now)
+    # dc: declares the namespace of the items' dc:creator and dc:language; ours adds links.
+    # register_extension, not load_extension: that one imports a module by name on every call.
+    generator.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
+    generator.register_extension(feedext.NAMESPACE, FeedLinks, EntryLanguage)
+    generator.docs("https://www.rssboard.org/rss-specification")
+    generator.link(href=feed_url(site, feed, "rss"), rel="self", type=MEDIA_TYPES["rss"])
+    # RSS <link> is the feed's last link in feedgen: the index, as a page for people.
+    generator.link(href=site.url("index.html"), rel="alternate")
+    links: FeedLinks = getattr(generator, feedext.NAMESPACE)
+    for fmt in FORMATS:
+        if fmt != "rss":
+            links.link("alternate", feed_url(site, feed, fmt), MEDIA_TYPES[fmt])
+    if site.hub:
+        links.link("hub", _clean(site.hub))
     for article in articles:
-        key = ("rss", article.id)
-        item = cache.items.get(key)
-        if item is None:
-            item = cache.items[key] = _rss_item(article, cache).encode("utf-8")
-        items.append(item)
-    return b"".join(["".join(parts).encode("utf-8"), *items, b"</channel>\n</rss>\n"])
-
-
-def _rss_item(article: Article, cache: EntryCache) -> str:
-    text = Escaped.of(article, cache)
-    parts = ["<item>\n", f"<title>{text.title}</title>\n"]
-    if text.url:
-        parts.append(f"<link>{text.url}</link>\n")
-    # description is HTML in RSS: the escaped text escaped once more (its & become &amp;amp;).
-    parts.append(f"<description>{text.summary.replace('&', '&amp;')}</description>\n")
-    parts.append(f"<content:encoded>{_content_x(article, cache)}</content:encoded>\n")
-    parts.append(f"<dc:creator>{text.source}</dc:creator>\n")
-    parts.append(f"<dc:language>{text.language}</dc:language>\n")
-    parts += [_category(tag, "rss", cache) for tag in article.tags]
-    parts.append(f'<guid isPermaLink="false">{text.guid}</guid>\n')
-    parts.append(f"<pubDate>{_rfc822(article.published)}</pubDate>\n</item>\n")
-    return "".join(parts)
-
-
-# Atom 1.0 ----------------------------------------------------------------------------------
+        generator.add_entry(feedEntry=_entry(article, cache), order="append")  # not prepend
+    return XML_DECLARATION + bytes(generator.rss_str(pretty=True, xml_declaration=False))
 
 
 def _render_atom(
     feed: FeedDef, articles: Sequence[Article], site: Site, now: datetime, cache: EntryCache
 ) -> bytes:
-    language = feed_language(feed, articles, site)
-    parts = [
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="{_xa(language)}">\n',
-        f"<id>{_x(feed_url(site, feed, 'atom'))}</id>\n",
-        f"<title>{_x(feed.title)}</title>\n",
-        f"<subtitle>{_x(_description(feed, site))}</subtitle>\n",
-        f"<updated>{_rfc3339(newest(articles, now))}</updated>\n",
-        *_atom_links(feed, site, "atom", "link"),
-        f"<author><name>{_x(site.title)}</name></author>\n",
-        f"<generator>{GENERATOR}</generator>\n",
-    ]
-    entries = []
+    generator = _generator(feed, articles, site, now)
+    generator.author(name=_clean(site.title) or GENERATOR)
+    generator.link(href=feed_url(site, feed, "atom"), rel="self", type=MEDIA_TYPES["atom"])
+    generator.link(href=site.url("index.html"), rel="alternate", type="text/html")
+    for fmt in FORMATS:
+        if fmt != "atom":
+            generator.link(href=feed_url(site, feed, fmt), rel="alternate", type=MEDIA_TYPES[fmt])
+    if site.hub:
+        generator.link(href=_clean(site.hub), rel="hub")
     for article in articles:
-        key = ("atom", article.id)
-        entry = cache.items.get(key)
-        if entry is None:
-            entry = cache.items[key] = _atom_entry(article, cache).encode("utf-8")
-        entries.append(entry)
-    return b"".join(["".join(parts).encode("utf-8"), *entries, b"</feed>\n"])
+        generator.add_entry(feedEntry=_entry(article, cache), order="append")  # not prepend
+    return XML_DECLARATION + bytes(generator.atom_str(pretty=True, xml_declaration=False))
 
 
-def _atom_entry(article: Article, cache: EntryCache) -> str:
-    text = Escaped.of(article, cache)
-    stamp = _rfc3339(article.published)
-    parts = [
-        f'<entry xml:lang="{text.language}">\n',
-        f"<id>{text.guid}</id>\n",
-        f"<title>{text.title}</title>\n",
-        f"<updated>{stamp}</updated>\n<published>{stamp}</published>\n",
-    ]
-    if text.url:
-        parts.append(f'<link rel="alternate" type="text/html" href="{text.url}"/>\n')
-    parts.append(f"<author><name>{text.source}</name></author>\n")
-    parts.append(f"<summary>{text.summary}</summary>\n")
-    parts.append(f'<content type="html">{_content_x(article, cache)}</content>\n')
-    parts += [_category(tag, "atom", cache) for tag in article.tags]
-    parts.append("</entry>\n")
-    return "".join(parts)
+def _generator(
+    feed: FeedDef, articles: Sequence[Article], site: Site, now: datetime
+) -> FeedGenerator:
+    """What the RSS and the Atom rendering of a feed share."""
+    generator = FeedGenerator()
+    generator.id(feed_url(site, feed, "atom"))  # Atom only
+    generator.title(_clean(feed.title) or feed.slug)
+    generator.description(_clean(_description(feed, site)) or feed.slug)  # and Atom subtitle
+    generator.language(feed_language(feed, articles, site))  # and Atom xml:lang
+    generator.generator(GENERATOR)
+    # feedgen stamps the clock into updated and lastBuildDate: set both from the articles.
+    generator.updated(_utc(newest(articles, now)))
+    return generator
 
 
-def _category(tag: Tag, fmt: str, cache: EntryCache) -> str:
-    """A category element, rendered once per build for each tag (most items share them)."""
-    key = (fmt, tag.kind, tag.code, tag.label)
-    found = cache.categories.get(key)
+def _entry(article: Article, cache: EntryCache) -> FeedEntry:
+    """The article's FeedEntry, made once per build and shared by every RSS and Atom feed."""
+    found = cache.entries.get(article.id)
     if found is None:
-        scheme = _scheme(tag)
-        if fmt == "rss":  # RSS shows the text to people: the label, with its vocabulary
-            found = f'<category domain="{_xa(scheme)}">{_x(tag.label or tag.code)}</category>\n'
-        else:
-            found = (
-                f'<category term="{_xa(tag.code)}" scheme="{_xa(scheme)}" '
-                f'label="{_xa(tag.label or tag.code)}"/>\n'
-            )
-        cache.categories[key] = found
+        found = cache.entries[article.id] = _new_entry(article, cache)
     return found
 
 
-def _atom_links(feed: FeedDef, site: Site, own: str, element: str) -> list[str]:
-    """rel=self, the index as the HTML alternate, each sibling format, and the WebSub hub."""
-    self_url = _xa(feed_url(site, feed, own))
-    links = [f'<{element} rel="self" type="{MEDIA_TYPES[own]}" href="{self_url}"/>\n']
-    if own == "atom":  # RSS has <link> for this; in Atom it is a link element
-        links.append(
-            f'<{element} rel="alternate" type="text/html" href="{_xa(site.url("index.html"))}"/>\n'
-        )
-    for fmt in FORMATS:
-        if fmt != own:
-            links.append(
-                f'<{element} rel="alternate" type="{MEDIA_TYPES[fmt]}" '
-                f'href="{_xa(feed_url(site, feed, fmt))}"/>\n'
-            )
-    if site.hub:
-        links.append(f'<{element} rel="hub" href="{_xa(site.hub)}"/>\n')
-    return links
+def _new_entry(article: Article, cache: EntryCache) -> FeedEntry:
+    # Every value is cleaned and checked before feedgen sees it: feedgen raises on a naive
+    # date or a character XML forbids, half-way through, leaving a half-built entry behind.
+    guid = tag_uri(article.id)
+    published = _utc(article.published)
+    summary = _clean(summary_text(article)).strip()
+    title = _clean(article.title).strip() or summary or guid
+    source = _clean(article.source)
+    language = _clean(article.language)
+    url = _clean(article.url) if _is_web(article.url) else ""
+    content = _content(article, cache)
+    categories = [_category(tag, cache) for tag in article.tags]
+
+    entry = SharedEntry()
+    entry.register_extension(feedext.NAMESPACE, EntryLanguage)
+    entry.register_extension("dc", DcEntryExtension, atom=False, rss=True)
+    entry.id(guid)  # also the RSS <guid isPermaLink="false">
+    entry.title(title)
+    entry.published(published)
+    entry.updated(published)
+    if url:
+        entry.link(href=url, rel="alternate", type="text/html")
+    if source:
+        entry.author(name=source)  # Atom only: RSS <author> must be an email address
+        entry.dc.dc_creator(source)
+    # The order matters: summary() sets the Atom summary (plain text) and the RSS description;
+    # description() then makes the RSS description HTML (the text escaped once more, so a
+    # literal "<" stays text) but also overwrites the Atom content, which content() sets last.
+    entry.summary(summary or title)
+    entry.description(html.escape(summary or title, quote=False))
+    entry.content(content, type="html")  # Atom content and RSS content:encoded
+    if categories:
+        entry.category(categories)
+    if language:
+        entry.dc.dc_language(language)
+        getattr(entry, feedext.NAMESPACE).language = language
+    return entry
+
+
+def _category(tag: Tag, cache: EntryCache) -> dict[str, str]:
+    """A category for feedgen: Atom term, scheme and label; RSS shows the label, scheme as domain.
+
+    Made once per build for each tag (most items share them).
+    """
+    key = (tag.kind, tag.code, tag.label)
+    found = cache.categories.get(key)
+    if found is None:
+        code = _clean(tag.code)
+        found = cache.categories[key] = {
+            "term": code,
+            "scheme": _scheme(tag),
+            "label": _clean(tag.label) or code,
+        }
+    return found
 
 
 # JSON Feed 1.1 -----------------------------------------------------------------------------
@@ -398,17 +372,6 @@ def _content(article: Article, cache: EntryCache) -> str:
     return found
 
 
-def _content_x(article: Article, cache: EntryCache) -> str:
-    """The content escaped once per build, shared by the RSS and the Atom renderings."""
-    found = cache.escaped.get(article.id)
-    if found is None:
-        html_text = _content(article, cache)  # already free of characters XML forbids
-        found = cache.escaped[article.id] = (
-            html_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        )
-    return found
-
-
 def _description(feed: FeedDef, site: Site) -> str:
     return feed.description.strip() or site.description.strip() or feed.title
 
@@ -445,19 +408,16 @@ def _clean(text: str) -> str:
     return _INVALID_XML.sub("", text) if _INVALID_XML.search(text) else text
 
 
-def _x(text: str) -> str:
-    """Text content escaped for XML."""
-    return _clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _xa(text: str) -> str:
-    """An attribute value escaped for XML (always written between double quotes)."""
-    return _x(text).replace('"', "&quot;")
-
-
 def _rfc822(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc(moment: datetime) -> datetime:
+    """An aware UTC time to the second, as feedgen wants it (it rejects naive times)."""
+    if moment.tzinfo is None:  # the store keeps UTC; a naive time can only mean UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)

@@ -30,7 +30,7 @@ from newsdesk.store import Store
 log = logging.getLogger(__name__)
 
 # Bump when the rendered bytes change for the same input, so every feed is rendered again.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"  # 3: RSS and Atom written by feedgen
 DISCOVERY_KINDS = ("all", "custom", "region")  # feeds announced by <link rel="alternate">
 
 
