@@ -356,7 +356,7 @@ def _check_values(config: Config) -> None:
         if config.smtp.security == "none" and config.smtp.username and not loopback:
             # A login without TLS would send the password in clear over the network.
             raise ConfigError(
-                f"{where}: [smtp] security = \"none\" with a username would send the password "
+                f'{where}: [smtp] security = "none" with a username would send the password '
                 "unencrypted; use starttls or ssl"
             )
         if config.smtp.retries < 0 or config.smtp.retry_backoff_seconds < 0:

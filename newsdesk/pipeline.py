@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
@@ -34,7 +34,7 @@ from newsdesk.signing import signer_from_config
 from newsdesk.sources.feeds import source_name_for
 from newsdesk.sources.files import discover, read_file
 from newsdesk.sources.opml import read_opml
-from newsdesk.store import SourceState, Store
+from newsdesk.store import SourceState, Store, StoryResult
 from newsdesk.subscribers import SubscriberInvalid, make_subscriber
 from newsdesk.tagging.hints import apply_hints
 from newsdesk.tagging.tagger import Tagger
@@ -210,18 +210,7 @@ def ingest_sources(
     due = [s for s in sources if not due_only or is_due(states.get(s.name), now)]
     if not due:
         return report
-    harvests: list[tuple[Harvest, list[Article]]] = []
-    for harvest in collect(due, states, fetch_limits(config)):
-        harvests.append((harvest, _harvest_articles(config, tagger, harvest, now, report)))
-    # Fetches finish in any order; save in config order so the same source always wins a merge.
-    order = {source.name: index for index, source in enumerate(due)}
-    harvests.sort(key=lambda pair: order[pair[0].source.name])
-    stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
-    saved = store.save_stories(stories, now)
-    report.added += saved.added
-    report.updated += saved.updated
-    report.unchanged += saved.unchanged
-    report.merged += saved.merged
+    harvests, saved = _fetch_and_save(config, store, tagger, due, states, now, report)
     max_backoff = timedelta(hours=config.fetch.max_backoff_hours)
     for harvest, articles in harvests:
         name = harvest.source.name
@@ -249,10 +238,25 @@ def ingest_urls(
         name = source_name_for(url, names)
         names.append(name)
         sources.append(WebSource(name=name, url=url))
+    _fetch_and_save(config, store, tagger, sources, {}, now, report)
+    return report
+
+
+def _fetch_and_save(
+    config: Config,
+    store: Store,
+    tagger: Tagger,
+    sources: Sequence[WebSource],
+    states: Mapping[str, SourceState],
+    now: datetime,
+    report: IngestReport,
+) -> tuple[list[tuple[Harvest, list[Article]]], StoryResult]:
+    """Fetch `sources`, normalize and tag what came back, and store each story once."""
     harvests = [
         (harvest, _harvest_articles(config, tagger, harvest, now, report))
-        for harvest in collect(sources, {}, fetch_limits(config))
+        for harvest in collect(sources, states, fetch_limits(config))
     ]
+    # Fetches finish in any order; save in config order so the same source always wins a merge.
     order = {source.name: index for index, source in enumerate(sources)}
     harvests.sort(key=lambda pair: order[pair[0].source.name])
     stories = [(a, harvest.source.name) for harvest, articles in harvests for a in articles]
@@ -261,7 +265,7 @@ def ingest_urls(
     report.updated += saved.updated
     report.unchanged += saved.unchanged
     report.merged += saved.merged
-    return report
+    return harvests, saved
 
 
 def _harvest_articles(
