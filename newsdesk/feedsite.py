@@ -5,6 +5,9 @@ A build first compares a hash of the store's state and the settings with the man
 nothing moved, nothing is read or written. Otherwise each feed's items are selected (ids only)
 and hashed; only feeds whose hash changed are rendered, and a rendered file that comes out
 byte-identical is still not rewritten, so unchanged files keep their bytes and their mtime.
+A feed is its head plus its items' bytes, and those come from the store when an earlier build
+rendered the same version of the article with the same code; only the others are rendered
+(and stored for the next build).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment
+from sqlalchemy.exc import SQLAlchemyError
 
 from newsdesk import feeds as feedlib
 from newsdesk.catalog import KIND_HEADINGS, KIND_ORDER, FeedDef, define_feeds
 from newsdesk.config import Config
 from newsdesk.manifest import Manifest
-from newsdesk.models import Article
+from newsdesk.models import FeedItem
 from newsdesk.publish import Batch
 from newsdesk.store import Store
 
@@ -82,6 +86,7 @@ def build_site(
     settings = _hash(
         [
             RENDER_VERSION,
+            feedlib.ITEM_FORMAT,
             repr(config.feeds),
             repr(config.custom_feeds),
             repr(config.regions),
@@ -128,15 +133,14 @@ def build_site(
             stale.append(feed)
 
     wanted_ids = list(dict.fromkeys(i for feed in stale for i in selections[feed.slug]))
-    articles = store.feed_articles(wanted_ids)
-    cache = feedlib.EntryCache()
+    rendered = _items(store, wanted_ids, keys, site)
     names: list[str] = []  # every file this build stages, written or not
     with Batch() as batch:
         for feed in stale:
-            items = [articles[i] for i in selections[feed.slug] if i in articles]
+            items = [rendered[i] for i in selections[feed.slug] if i in rendered]
             changed = False
             for fmt, name in zip(feedlib.FORMATS, _file_names(feed), strict=True):
-                content = feedlib.render(feed, items, fmt, site, now, cache)
+                content = feedlib.render_feed(feed, items, fmt, site, now)
                 changed |= _stage(batch, out, name, content, report)
                 names.append(name)
             if changed:
@@ -145,7 +149,7 @@ def build_site(
                 ]
         index = _render_index(templates, definitions, selections, keys, config)
         _stage(batch, out, "index.html", index.encode("utf-8"), report)
-        updated = _newest(store, selections["all"], articles, now)
+        updated = _newest(store, selections["all"], rendered, now)
         opml = feedlib.render_opml(definitions, site, updated)
         _stage(batch, out, "feeds.opml", opml, report)
         names += ["index.html", "feeds.opml"]
@@ -153,6 +157,8 @@ def build_site(
         manifest.record(out, name)
 
     report.removed = manifest.remove_stale(previous, out)
+    if stale:
+        _prune_items(store, selections)
     manifest.save(out)
     log.info(
         "build_done feeds=%d rendered=%d written=%d unchanged=%d removed=%d",
@@ -166,13 +172,43 @@ def build_site(
 
 
 def _newest(
-    store: Store, newest_ids: list[str], loaded: Mapping[str, Article], now: datetime
+    store: Store, newest_ids: list[str], loaded: Mapping[str, FeedItem], now: datetime
 ) -> datetime:
     """The newest item's date (the OPML's dateModified), or `now` when there is none."""
     if not newest_ids:
         return now
     found = loaded.get(newest_ids[0]) or store.feed_articles(newest_ids[:1]).get(newest_ids[0])
     return found.published if found is not None else now
+
+
+def _items(
+    store: Store, ids: list[str], keys: Mapping[str, tuple[str, str]], site: feedlib.Site
+) -> dict[str, FeedItem]:
+    """Each article's feed item: stored from an earlier build, else rendered now and stored."""
+    item_keys = {i: f"{feedlib.ITEM_FORMAT}|{keys[i][0]}" for i in ids if i in keys}
+    found = store.feed_items(item_keys)
+    missing = [i for i in item_keys if i not in found]
+    if not missing:
+        return found
+    renderer = feedlib.ItemRenderer(site)
+    articles = store.feed_articles(missing)
+    fresh = {i: renderer.render(articles[i]) for i in missing if i in articles}
+    try:
+        store.save_feed_items([(item_keys[i], item) for i, item in fresh.items()])
+    except SQLAlchemyError as error:  # only a cache: the next build renders them again
+        log.warning("feed_items_not_saved error=%s", str(error).splitlines()[0])
+    return found | fresh
+
+
+def _prune_items(store: Store, selections: Mapping[str, list[str]]) -> None:
+    """Forget the stored items of articles no feed carries any more."""
+    try:
+        pruned = store.prune_feed_items(i for ids in selections.values() for i in ids)
+    except SQLAlchemyError as error:
+        log.warning("feed_items_not_pruned error=%s", str(error).splitlines()[0])
+    else:
+        if pruned:
+            log.info("feed_items_pruned count=%d", pruned)
 
 
 def _file_names(feed: FeedDef) -> list[str]:

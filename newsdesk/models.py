@@ -67,6 +67,19 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedItem:
+    """An article as every feed shows it, serialized: its RSS item, Atom entry and JSON Feed
+    item, and what a feed's head needs to know of it (its date and language)."""
+
+    id: str
+    published: datetime
+    language: str
+    rss: bytes
+    atom: bytes
+    json: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """Someone who receives the digest, and what they want in it."""
 

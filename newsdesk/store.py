@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -42,7 +43,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from newsdesk.errors import StoreError
-from newsdesk.models import Article, Subscriber, Tag
+from newsdesk.models import Article, FeedItem, Subscriber, Tag
 from newsdesk.urls import canonical_url, is_web_url
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,28 @@ def _migration_subscribers(connection: Connection) -> None:
         table.create(connection, checkfirst=True)
 
 
+# Each article as the feeds show it, serialized once and reused by every build until the
+# article or the rendering changes (`key` says which version of both the bytes are). Only the
+# articles some feed carries are kept: a build prunes the rest.
+feed_items_table = Table(
+    "feed_items",
+    metadata,
+    Column(
+        "article_id", String(32), ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("rss", LargeBinary, nullable=False),
+    Column("atom", LargeBinary, nullable=False),
+    Column("json", LargeBinary, nullable=False),
+)
+
+
+def _migration_feed_items(connection: Connection) -> None:
+    feed_items_table.create(connection, checkfirst=True)
+
+
 # Append-only: each function moves the schema from version N to N+1.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_1,
@@ -308,6 +331,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _migration_subscribers,
     _migration_feeds,
     _migration_daemon,
+    _migration_feed_items,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -809,6 +833,62 @@ class Store:
                     )  # fmt: skip
         return found
 
+    def feed_items(self, keys: Mapping[str, str]) -> dict[str, FeedItem]:
+        """The rendered items stored for these article ids, where the stored key is the one
+        given (anything else was rendered from another version of the article or the code)."""
+        f = feed_items_table.c
+        query = select(
+            f.article_id, f.key, cast(f.published, String), f.language, f.rss, f.atom, f.json
+        )
+        ids = list(keys)
+        found: dict[str, FeedItem] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):
+                rows = connection.execute(query.where(f.article_id.in_(ids[start : start + 500])))
+                for ident, key, published, language, rss, atom, json_item in rows.all():
+                    if keys[ident] == key:
+                        found[ident] = FeedItem(
+                            ident, _parse_utc(published), language, rss, atom, json_item
+                        )
+        return found
+
+    def save_feed_items(self, items: Sequence[tuple[str, FeedItem]]) -> None:
+        """Store (key, item) pairs, replacing what was stored for the same articles."""
+        f = feed_items_table.c
+        with self.engine.begin() as connection:
+            for start in range(0, len(items), 500):
+                chunk = items[start : start + 500]
+                connection.execute(
+                    delete(feed_items_table).where(f.article_id.in_([i.id for _, i in chunk]))
+                )
+                connection.execute(
+                    insert(feed_items_table),
+                    [
+                        {
+                            "article_id": item.id,
+                            "key": key,
+                            "published": item.published,
+                            "language": item.language,
+                            "rss": item.rss,
+                            "atom": item.atom,
+                            "json": item.json,
+                        }
+                        for key, item in chunk
+                    ],
+                )
+
+    def prune_feed_items(self, keep: Iterable[str]) -> int:
+        """Drop the stored items of every article not in `keep`; how many went."""
+        kept = set(keep)
+        f = feed_items_table.c
+        with self.engine.begin() as connection:
+            stale = [i for i in connection.execute(select(f.article_id)).scalars() if i not in kept]
+            for start in range(0, len(stale), 500):
+                connection.execute(
+                    delete(feed_items_table).where(f.article_id.in_(stale[start : start + 500]))
+                )
+        return len(stale)
+
     # Stories and their sources -------------------------------------------------------------
 
     def save_stories(self, stories: Sequence[tuple[Article, str]], now: datetime) -> StoryResult:
@@ -1215,7 +1295,11 @@ class Store:
             ids = [row[0] for row in connection.execute(old)]
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                for dependent in (tags_table.c.article_id, article_sources_table.c.article_id):
+                for dependent in (
+                    tags_table.c.article_id,
+                    article_sources_table.c.article_id,
+                    feed_items_table.c.article_id,
+                ):
                     connection.execute(delete(dependent.table).where(dependent.in_(chunk)))
                 connection.execute(delete(articles_table).where(articles_table.c.id.in_(chunk)))
         return len(ids)
