@@ -15,6 +15,7 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,7 +51,7 @@ JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 GENERATOR = "newsdesk"
 # What an item's bytes depend on besides the article: bump ITEM_VERSION when the code renders
 # the same article differently. Stored items with another format are rendered again.
-ITEM_VERSION = "1"
+ITEM_VERSION = "2"  # 2: hexadecimal references in RSS text; unique atom:updated
 ITEM_FORMAT = "; ".join(
     [f"items {ITEM_VERSION}", *(f"{name} {version(name)}" for name in ("feedgen", "lxml", "nh3"))]
 )
@@ -123,7 +124,16 @@ def feed_language(feed: FeedDef, items: Sequence[FeedItem | Article], site: Site
 
 def newest(items: Sequence[FeedItem | Article], now: datetime) -> datetime:
     """The feed's date: its newest item's, never the clock unless the feed is empty."""
-    return max((a.published for a in items), default=now)
+    return max((entry_updated(a.id, a.published) for a in items), default=now)
+
+
+def entry_updated(article_id: str, published: datetime) -> datetime:
+    """An Atom entry's `updated`: its published second plus a fraction of a second taken from
+    its id. Articles published in the same second are common (a batch, a wire, files with one
+    mtime) and the W3C validator warns when two entries of a feed share `atom:updated`; the
+    fraction tells them apart, the same in every build, without moving them out of their
+    second."""
+    return _utc(published).replace(microsecond=zlib.crc32(article_id.encode()) % 1_000_000)
 
 
 def content_html(article: Article) -> str:
@@ -201,7 +211,8 @@ class ItemRenderer:
         start = 0
         for _ in range(_OPENING_LINES[fmt]):  # "<rss ...>", "  <channel>" | "<feed ...>"
             start = text.index(b"\n", start) + 1
-        return text[start : text.rindex(_CLOSING[fmt])]
+        serialized = text[start : text.rindex(_CLOSING[fmt])]
+        return _rss_plain_text(serialized) if fmt == "rss" else serialized
 
     def _entry(self, article: Article, content: str) -> FeedEntry:
         # Every value is cleaned and checked before feedgen sees it: feedgen raises on a naive
@@ -223,7 +234,7 @@ class ItemRenderer:
         entry.id(guid)  # also the RSS <guid isPermaLink="false">
         entry.title(title)
         entry.published(published)
-        entry.updated(published)
+        entry.updated(entry_updated(article.id, published))
         if url:
             entry.link(href=url, rel="alternate", type="text/html")
         if source:
@@ -276,7 +287,7 @@ def _generator(
     generator.language(feed_language(feed, items, site))  # and Atom xml:lang
     generator.generator(GENERATOR)
     # feedgen stamps the clock into updated and lastBuildDate: set both from the items.
-    generator.updated(_utc(newest(items, now)))
+    generator.updated(newest(items, now) if items else _utc(now))
     if fmt == "rss":
         # dc: declares the namespace of the items' dc:creator and dc:language; ours adds
         # links. register_extension, not load_extension: that imports a module on every call.
@@ -307,8 +318,32 @@ def _generator(
 
 
 def _head(generator: FeedGenerator, fmt: str) -> bytes:
-    write = generator.rss_str if fmt == "rss" else generator.atom_str
-    return XML_DECLARATION + bytes(write(pretty=True, xml_declaration=False))
+    if fmt == "rss":
+        return XML_DECLARATION + _rss_plain_text(
+            bytes(generator.rss_str(pretty=True, xml_declaration=False)), _RSS_HEAD_PLAIN_TEXT
+        )
+    return XML_DECLARATION + bytes(generator.atom_str(pretty=True, xml_declaration=False))
+
+
+# RSS elements of plain text (the channel's description too, but not an item's: that is HTML).
+# The RSS Profile, and so the W3C validator, wants "&" and "<" in them written as hexadecimal
+# character references, so a reader cannot take the text for HTML; lxml writes "&amp;" and
+# "&lt;". The same XML either way: only the spelling changes.
+_RSS_PLAIN_TEXT = re.compile(rb"(<(title|category|dc:creator)(?: [^>]*)?>)([^<]+)(</\2>)")
+_RSS_HEAD_PLAIN_TEXT = re.compile(
+    rb"(<(title|description|category|dc:creator)(?: [^>]*)?>)([^<]+)(</\2>)"
+)
+
+
+def _rss_plain_text(xml: bytes, elements: re.Pattern[bytes] = _RSS_PLAIN_TEXT) -> bytes:
+    if b"&amp;" not in xml and b"&lt;" not in xml:
+        return xml
+
+    def hexadecimal(match: re.Match[bytes]) -> bytes:
+        text = match.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+        return match.group(1) + text + match.group(4)
+
+    return elements.sub(hexadecimal, xml)
 
 
 def _frame(generator: FeedGenerator, fmt: str) -> tuple[Any, Any]:
@@ -388,7 +423,7 @@ def render_opml(feeds: Sequence[FeedDef], site: Site, updated: datetime) -> byte
     head = ET.SubElement(opml, "head")
     ET.SubElement(head, "title").text = _clean(site.title)
     ET.SubElement(head, "dateModified").text = _rfc822(updated)
-    ET.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
+    # No <docs>: OPML 2.0 allows it, but the W3C validator calls it an undefined element.
     body = ET.SubElement(opml, "body")
     for kind in KIND_ORDER:
         members = [f for f in feeds if f.kind == kind]

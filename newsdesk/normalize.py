@@ -34,8 +34,17 @@ _FR_SPACE_INSIDE_CLOSE = re.compile("[ \u00a0]?»")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+# A character reference left in plain text is an escaping mistake upstream: a title escaped
+# twice ("Tom &amp;amp; Jerry") reads "Tom &amp; Jerry" once parsed. Only whole references,
+# semicolon and all, are decoded, so "AT&T" or "&para" in prose stay as written.
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def clean_text(text: str, language: str = "") -> str:
-    """NFC, invisible characters dropped, runs of spaces folded; French typography for French."""
+    """NFC, stray character references decoded, invisible characters dropped, runs of spaces
+    folded; French typography for French."""
+    if "&" in text:
+        text = _REFERENCE.sub(lambda match: html.unescape(match.group()), text)
     text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text).strip()

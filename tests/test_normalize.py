@@ -9,6 +9,7 @@ from conftest import NOW, REPO
 from newsdesk.models import Block, RawEntry
 from newsdesk.normalize import (
     NBSP,
+    clean_text,
     derive_title,
     french_typography,
     normalize,
@@ -115,3 +116,11 @@ def test_a_byline_line_is_not_the_lede() -> None:
 
     assert summarize(blocks).startswith("Zehntausende Beschäftigte")
     assert derive_title(blocks).startswith("Zehntausende Beschäftigte")
+
+
+def test_stray_character_references_in_text_are_decoded() -> None:
+    # Escaped twice upstream, read once: the reader would see "&amp;" in a headline.
+    assert clean_text("Tom &amp; Jerry &#x27;98 &#8364;5") == "Tom & Jerry '98 €5"
+    # Not references: a bare ampersand, a legacy name without its semicolon, an unknown name.
+    assert clean_text("AT&T &para &bogus; R&D") == "AT&T &para &bogus; R&D"
+    assert clean_text("bell&#7;") == "bell"  # a control character, even when spelled out
