@@ -329,16 +329,15 @@ def _head(generator: FeedGenerator, fmt: str) -> bytes:
 # The RSS Profile, and so the W3C validator, wants "&" and "<" in them written as hexadecimal
 # character references, so a reader cannot take the text for HTML; lxml writes "&amp;" and
 # "&lt;". The same XML either way: only the spelling changes.
-_RSS_PLAIN_TEXT = re.compile(rb"(<(title|category|dc:creator)(?: [^>]*)?>)([^<]+)(</\2>)")
+_RSS_PLAIN_TEXT = re.compile(
+    rb"(<(title|category|dc:creator)(?: [^>]*)?>)([^<]*&(?:amp|lt);[^<]*)(</\2>)"
+)
 _RSS_HEAD_PLAIN_TEXT = re.compile(
-    rb"(<(title|description|category|dc:creator)(?: [^>]*)?>)([^<]+)(</\2>)"
+    rb"(<(title|description|category|dc:creator)(?: [^>]*)?>)([^<]*&(?:amp|lt);[^<]*)(</\2>)"
 )
 
 
 def _rss_plain_text(xml: bytes, elements: re.Pattern[bytes] = _RSS_PLAIN_TEXT) -> bytes:
-    if b"&amp;" not in xml and b"&lt;" not in xml:
-        return xml
-
     def hexadecimal(match: re.Match[bytes]) -> bytes:
         text = match.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
         return match.group(1) + text + match.group(4)
