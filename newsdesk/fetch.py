@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import httpx
 
+from newsdesk.config import FetchConfig
 from newsdesk.dates import as_utc
 from newsdesk.urls import host_of, resolve
 
@@ -49,17 +50,21 @@ _RETRY_LATER = frozenset({429, 503})
 Outcome = Literal["ok", "not_modified", "gone", "retry_later", "error"]
 
 
+# The `[fetch]` defaults of newsdesk.toml are the one place these numbers are written.
+_DEFAULTS = FetchConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How patient and how greedy fetching may be."""
 
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 60.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
-    concurrency: int = 16
-    per_host: int = 2
+    connect_timeout: float = _DEFAULTS.connect_timeout_seconds
+    read_timeout: float = _DEFAULTS.read_timeout_seconds
+    total_timeout: float = _DEFAULTS.total_timeout_seconds
+    max_bytes: int = _DEFAULTS.max_body_bytes
+    max_redirects: int = _DEFAULTS.max_redirects
+    concurrency: int = _DEFAULTS.concurrency
+    per_host: int = _DEFAULTS.per_host
     user_agent: str = USER_AGENT
 
 
