@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy
+import uvicorn
 from click.testing import CliRunner, Result
+from starlette.types import ASGIApp
 from webserver import web  # noqa: F401  (the loopback HTTP server fixture of the web tests)
 
 from newsdesk.cli import cli
@@ -131,3 +137,33 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         opened = Store.open(url)
         yield opened
         opened.close()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (for servers, such as aiosmtpd's, that cannot report
+    the port they were given)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def app_in_thread(app: ASGIApp) -> Iterator[str]:
+    """The app under a real uvicorn on a loopback port, in a thread; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

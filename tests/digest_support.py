@@ -11,7 +11,6 @@ import asyncio
 import email
 import email.policy
 import shutil
-import socket
 import textwrap
 import threading
 from collections import Counter
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from conftest import NOW, REPO
+from conftest import NOW, REPO, free_port
 
 from newsdesk.config import Config, load_config
 from newsdesk.models import Article, Tag
@@ -37,13 +36,6 @@ W_EUROPE = Tag("subregion", "155", "Western Europe", 5.0, ("FR",))
 E_ASIA = Tag("subregion", "030", "Eastern Asia", 5.0, ("JP",))
 SPORT = Tag("topic", "medtop:15000000", "sport", 4.0, ("match",))
 POLITICS = Tag("topic", "medtop:11000000", "politics", 4.0, ("election",))
-
-
-def free_port() -> int:
-    # aiosmtpd's Controller(port=0) cannot report the port it got: ask the OS first.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_article(

@@ -28,7 +28,7 @@ from typing import Any
 import feedparser
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import REPO, postgres_url
+from conftest import REPO, free_port, postgres_url
 
 from newsdesk.store import Store
 
@@ -72,13 +72,6 @@ class Inbox:
 
     def count(self, recipient: str) -> int:
         return sum(1 for who, _ in self.messages if who == recipient)
-
-
-def free_port() -> int:
-    # aiosmtpd's Controller(port=0) does not report the port it got: find one first.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture()

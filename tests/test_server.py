@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from conftest import app_in_thread, free_port
 from feed_fixtures import NOW, PARENTS, make_workspace
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -37,12 +36,6 @@ TYPES = {
     "feeds.opml": "text/x-opml; charset=utf-8",
     "index.html": "text/html; charset=utf-8",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def build(root: Path) -> None:
@@ -254,21 +247,8 @@ def test_post_is_not_allowed(served: Served) -> None:
 @contextmanager
 def running(app: Starlette) -> Iterator[httpx.Client]:
     """The app under a real uvicorn on a loopback port, in a thread; a client pointed at it."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with app_in_thread(app) as base, httpx.Client(base_url=base) as client:
+        yield client
 
 
 def test_extra_routes_are_mounted_before_the_feeds(tmp_path: Path) -> None:

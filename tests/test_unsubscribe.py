@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from conftest import NOW
-from digest_support import SECRET, free_port, open_workspace, write_workspace
+from conftest import NOW, app_in_thread
+from digest_support import SECRET, open_workspace, write_workspace
 from starlette.applications import Starlette
 
 from newsdesk.config import load_config
@@ -32,22 +29,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[st
     ):
         store.upsert_subscriber(sub, "cli", NOW, status="active")
     store.close()
-    app = Starlette(routes=routes(load_config(config_path)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{port}/unsubscribe", config_path
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with app_in_thread(Starlette(routes=routes(load_config(config_path)))) as base:
+        yield f"{base}/unsubscribe", config_path
 
 
 def _status(config_path: Path, email: str) -> str:
